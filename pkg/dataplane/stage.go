@@ -1,0 +1,39 @@
+package dataplane
+
+// Stage is the appliance's packet logic.
+type Stage interface {
+	// Process gives every packet of b a verdict (Packet.Forward, Drop,
+	// Punt, Consume), changing packets in place as needed. It may append new
+	// packets (an ARP request, an ICMP error) up to b.Cap(), taking their
+	// frames from the pool it was built with, each with its verdict.
+	// Packets marked Consumed belong to the stage afterwards; Process must
+	// not keep references to any other packet.
+	Process(b *Batch)
+}
+
+// Ticker is a stage with work to do as time passes (neighbour timeouts,
+// retransmissions, keepalives). The loop calls Tick with an empty batch whose
+// Now is the current time, at least every Loop.TickEvery while running; the
+// stage may append packets with verdicts, as in Process.
+type Ticker interface {
+	Tick(b *Batch)
+}
+
+// Releaser is a stage that holds packets (queued ones, marked Consumed). The
+// loop calls Release when it stops so the stage frees them.
+type Releaser interface {
+	Release()
+}
+
+// LocalStack receives punted packets: the appliance's own protocol stack.
+// Deliver owns the packets of b and must free or keep them before returning;
+// b is reset by the caller.
+type LocalStack interface {
+	Deliver(b *Batch)
+}
+
+// StageFunc adapts a function to Stage.
+type StageFunc func(b *Batch)
+
+// Process calls f(b).
+func (f StageFunc) Process(b *Batch) { f(b) }
