@@ -127,8 +127,10 @@ func TestPacketRoom(t *testing.T) {
 	p.Put(pk)
 }
 
+var reasonTest = NewReason("test-reason")
+
 func TestReasons(t *testing.T) {
-	r := NewReason("test-reason")
+	r := reasonTest
 	if r.String() != "test-reason" || Reason(0).String() != "unspecified" {
 		t.Fatalf("names: %q %q", r, Reason(0))
 	}
