@@ -45,6 +45,13 @@ type Packet struct {
 	Reason  Reason
 	// Flags carry per-packet facts from and to ports (checksum offload).
 	Flags Flags
+
+	// With CsumPartial, where the checksum to finish is: see
+	// SetCsumPartial. csumStart is a frame offset, not a data offset, so
+	// headers prepended or pulled in front of it leave it right. The two
+	// fields sit in what was padding: a Packet stays 48 bytes.
+	csumStart uint16
+	csumOff   uint16
 }
 
 // Flags are per-packet facts that ports and stages exchange.
@@ -58,6 +65,38 @@ const (
 	// (or the device behind it) must finish it.
 	CsumPartial
 )
+
+// SetCsumPartial sets CsumPartial and records where the incomplete L4
+// checksum is, as a virtio-net header or a Linux CHECKSUM_PARTIAL skb does:
+// the one's complement sum of the data from start (an offset in Data) to
+// its end is to be folded into the 16-bit field at start+offset, which
+// already holds the pseudo-header sum. A port that receives such a packet
+// from a kernel sets it; a port that transmits it hands the job to its
+// device or finishes the checksum itself. It reports false, changing
+// nothing, when the field is not inside the data.
+func (p *Packet) SetCsumPartial(start, offset int) bool {
+	if start < 0 || offset < 0 || start+offset+2 > int(p.len) {
+		return false
+	}
+	p.Flags |= CsumPartial
+	p.csumStart, p.csumOff = p.off+uint16(start), uint16(offset)
+	return true
+}
+
+// CsumPartialAt is where the incomplete checksum of a CsumPartial packet
+// is, as SetCsumPartial took it: start is an offset in Data. ok is false
+// when the packet is not CsumPartial, or its data no longer covers the
+// checksum field (a stage pulled headers off past it).
+func (p *Packet) CsumPartialAt() (start, offset int, ok bool) {
+	if p.Flags&CsumPartial == 0 || p.csumStart < p.off {
+		return 0, 0, false
+	}
+	start, offset = int(p.csumStart-p.off), int(p.csumOff)
+	if start+offset+2 > int(p.len) {
+		return 0, 0, false
+	}
+	return start, offset, true
+}
 
 // Data is the packet's bytes.
 func (p *Packet) Data() []byte { return p.buf[p.off : int(p.off)+int(p.len)] }

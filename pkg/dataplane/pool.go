@@ -71,9 +71,11 @@ func (p *Pool) GetN(b *Batch, n int) int {
 		n = f
 	}
 	base := len(p.free) - n
-	for _, id := range p.free[base:] {
+	k := len(b.Pkts)
+	b.Pkts = b.Pkts[:k+n]
+	for i, id := range p.free[base:] {
 		p.out[id] = true
-		b.Pkts = append(b.Pkts, p.packet(id))
+		p.SetPacket(&b.Pkts[k+i], id, p.region.headroom, 0) // in place, see SetPacket
 	}
 	p.free = p.free[:base]
 	p.mu.Unlock()
@@ -139,6 +141,24 @@ func (p *Pool) release(id uint32) {
 // Packet makes a packet of frame id, which the caller must hold, with empty
 // data at the headroom. Backends use it for frames they got by id.
 func (p *Pool) Packet(id uint32) Packet { return p.packet(id) }
+
+// SetPacket makes *pk a packet of frame id, which the caller holds, with
+// its data at [off, off+n) of the frame and every other field zero: Packet
+// followed by SetData, written in place. Backends that receive frames by id
+// fill their batch slots with it; building the packet in the slot rather
+// than copying it there keeps the receive path free of store-forwarding
+// stalls. It reports false, leaving *pk alone, when the data does not fit
+// in a frame.
+func (p *Pool) SetPacket(pk *Packet, id uint32, off, n int) bool {
+	if off < 0 || n < 0 || off+n > p.region.frameSize {
+		return false
+	}
+	*pk = Packet{}
+	pk.buf = p.region.Frame(id)
+	pk.frame = id
+	pk.off, pk.len = uint16(off), uint16(n)
+	return true
+}
 
 func (p *Pool) packet(id uint32) Packet {
 	return Packet{buf: p.region.Frame(id), frame: id, off: uint16(p.region.headroom)}
