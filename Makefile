@@ -53,7 +53,7 @@ fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
 
 schema:
-	$(GO) run ./pkg/config/cmd/genschema > docs/policy.schema.json
+	$(GO) run ./pkg/config/cmd/genschema -o docs/policy.schema.json
 
 clean:
 	rm -rf $(BIN) out
