@@ -1,0 +1,20 @@
+package runner
+
+import (
+	"cmp"
+
+	"github.com/nfvkit/nfvkit/pkg/config"
+	"github.com/nfvkit/nfvkit/pkg/dataplane"
+	"github.com/nfvkit/nfvkit/pkg/dataplane/pcap"
+)
+
+func init() {
+	// pcap:FILE reads FILE as arriving on the interface and writes what
+	// leaves it to FILE.out.pcap. When every port is a capture the loop runs
+	// in capture time, as nfv replay does, and Run returns at their end.
+	RegisterPort(config.PortPcap, func(c PortConfig) (dataplane.Port, error) {
+		return pcap.Open(c.Spec.Arg, c.Spec.Arg+".out.pcap", pcap.Config{
+			Name: c.Name, Pool: c.Pool, Stats: c.Stats, MTU: cmp.Or(c.MTU, config.DefaultMTU),
+		})
+	})
+}
