@@ -32,6 +32,7 @@ func init() {
 	commands = []command{
 		{"validate", "POLICY...", "check policies; print every error as file:line:col", cmdValidate},
 		{"schema", "", "print the JSON Schema of policies", cmdSchema},
+		{"run", "POLICY", "run the policy's appliance on this host's interfaces", cmdRun},
 		{"replay", "POLICY --in IFACE=FILE.pcap... --out DIR", "run a policy over captures, offline", cmdReplay},
 		{"version", "", "print the version", cmdVersion},
 	}
@@ -93,6 +94,24 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 		return exitUsage
 	}
 	return -1
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments, which it returns; code is as for parseFlags.
+func parseInterspersed(fs *flag.FlagSet, args []string) (pos []string, code int) {
+	for {
+		if code := parseFlags(fs, args); code >= 0 {
+			return nil, code
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, -1
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), -1
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
 }
 
 func cmdValidate(args []string) int {

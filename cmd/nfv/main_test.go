@@ -114,3 +114,14 @@ func TestSchemaMatchesDocs(t *testing.T) {
 		t.Error("nfv schema differs from docs/policy.schema.json; run 'make schema'")
 	}
 }
+
+func TestRunRefusesBadPorts(t *testing.T) {
+	code, _, stderr := nfv(t, "run", "../../examples/router.yaml")
+	if code != 1 || !strings.Contains(stderr, "virtio ports exist inside an image") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+	code, _, stderr = nfv(t, "run")
+	if code != 2 {
+		t.Errorf("no policy: exit %d\n%s", code, stderr)
+	}
+}

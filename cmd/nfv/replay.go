@@ -41,21 +41,9 @@ func replayMain(args []string, stdout, stderr io.Writer) int {
 	outDir := fs.String("out", "", "`DIR` for the output captures and summary.json (created if missing)")
 	verbose := fs.Bool("v", false, "log what the appliance does, in detail")
 
-	// Flags may come before or after POLICY.
-	var pos []string
-	for {
-		if code := parseFlags(fs, args); code >= 0 {
-			return code
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
+	pos, code := parseInterspersed(fs, args)
+	if code >= 0 {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "nfv replay: "+format+"\nRun 'nfv replay -h' for help.\n", a...)

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"cmp"
+	"errors"
 
 	"github.com/nfvkit/nfvkit/pkg/config"
 	"github.com/nfvkit/nfvkit/pkg/dataplane"
@@ -16,5 +17,10 @@ func init() {
 		return pcap.Open(c.Spec.Arg, c.Spec.Arg+".out.pcap", pcap.Config{
 			Name: c.Name, Pool: c.Pool, Stats: c.Stats, MTU: cmp.Or(c.MTU, config.DefaultMTU),
 		})
+	})
+	// virtio:N names a NIC of an image; an image's /init resolves it to
+	// the NIC. Anywhere else it is a mistake worth explaining.
+	RegisterPort(config.PortVirtio, func(c PortConfig) (dataplane.Port, error) {
+		return nil, errors.New("virtio ports exist inside an image (nfv build, nfv boot); on a host, use afpacket:IF, afxdp:IF or tap:IF")
 	})
 }
