@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfvkit/nfvkit/internal/nettest"
 	"github.com/nfvkit/nfvkit/pkg/dataplane"
 	"github.com/nfvkit/nfvkit/pkg/dataplane/internal/hostnet"
-	"github.com/nfvkit/nfvkit/pkg/dataplane/internal/nettest"
 	"golang.org/x/sys/unix"
 )
 

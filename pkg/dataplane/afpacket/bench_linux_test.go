@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfvkit/nfvkit/internal/nettest"
 	"github.com/nfvkit/nfvkit/pkg/dataplane"
-	"github.com/nfvkit/nfvkit/pkg/dataplane/internal/nettest"
 )
 
 // BenchmarkSendRecv sends frames out of a port on one end of a veth pair

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfvkit/nfvkit/internal/nettest"
 	"github.com/nfvkit/nfvkit/pkg/dataplane"
-	"github.com/nfvkit/nfvkit/pkg/dataplane/internal/nettest"
 )
 
 // BenchmarkSendRecv writes 64-byte frames (60 bytes and the FCS a wire

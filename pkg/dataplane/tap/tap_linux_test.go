@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfvkit/nfvkit/internal/nettest"
 	"github.com/nfvkit/nfvkit/internal/testenv"
 	"github.com/nfvkit/nfvkit/pkg/dataplane"
 	"github.com/nfvkit/nfvkit/pkg/dataplane/internal/hostnet"
-	"github.com/nfvkit/nfvkit/pkg/dataplane/internal/nettest"
 	"github.com/nfvkit/nfvkit/pkg/dataplane/packet"
 	"golang.org/x/sys/unix"
 )
