@@ -148,13 +148,30 @@ func MustDo(t testing.TB, ns string, f func() error) {
 // them). It is the equivalent of `ethtool -K ifname tso off`.
 func NoTSO(t testing.TB, ns, ifname string) {
 	t.Helper()
+	ethtoolSet(t, ns, ifname, unix.ETHTOOL_STSO, 0)
+}
+
+// NoTxOffloads turns transmit checksum offload, TSO and GSO off on ifname
+// in ns: what a port that carries no checksum metadata (AF_XDP) needs of
+// the hosts that send to it, since a partial checksum would reach the far
+// host unfinished. It is `ethtool -K ifname tx off tso off gso off`.
+func NoTxOffloads(t testing.TB, ns, ifname string) {
+	t.Helper()
+	for _, cmd := range []uint32{unix.ETHTOOL_STXCSUM, unix.ETHTOOL_STSO, unix.ETHTOOL_SGSO} {
+		ethtoolSet(t, ns, ifname, cmd, 0)
+	}
+}
+
+// ethtoolSet issues one ethtool set-value ioctl on ifname in ns.
+func ethtoolSet(t testing.TB, ns, ifname string, cmd, data uint32) {
+	t.Helper()
 	MustDo(t, ns, func() error {
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(fd)
-		val := struct{ cmd, data uint32 }{unix.ETHTOOL_STSO, 0}
+		val := struct{ cmd, data uint32 }{cmd, data}
 		var ifr struct {
 			name [unix.IFNAMSIZ]byte
 			data unsafe.Pointer
@@ -163,7 +180,7 @@ func NoTSO(t testing.TB, ns, ifname string) {
 		copy(ifr.name[:], ifname)
 		ifr.data = unsafe.Pointer(&val)
 		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 {
-			return fmt.Errorf("ethtool -K %s tso off: %w", ifname, e)
+			return fmt.Errorf("ethtool ioctl %#x on %s: %w", cmd, ifname, e)
 		}
 		return nil
 	})
