@@ -8,7 +8,7 @@ GOFLAGS  ?=
 BIN      := bin
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo devel)
 # Debian packages the tests and the demo use.
-DEB_PKGS := iproute2 iputils-ping tcpdump
+DEB_PKGS := iproute2 iputils-ping tcpdump qemu-system-x86 iperf3
 # Fuzz targets run by `make fuzz`, FUZZTIME each.
 FUZZTIME ?= 30s
 
@@ -41,13 +41,13 @@ test: deps fmt-check vet
 test-short:
 	$(GO) test -short ./...
 
-# Until images exist, the demo replays the example capture through the
-# example router policy and shows what left each interface.
+# The demo builds the example router's image, boots it under QEMU between
+# two network namespaces and passes ping and TCP through it (as root).
 demo: deps build
 	@./scripts/demo.sh
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./appliances/...
 
 fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)

@@ -34,6 +34,8 @@ func init() {
 		{"schema", "", "print the JSON Schema of policies", cmdSchema},
 		{"run", "POLICY", "run the policy's appliance on this host's interfaces", cmdRun},
 		{"replay", "POLICY --in IFACE=FILE.pcap... --out DIR", "run a policy over captures, offline", cmdReplay},
+		{"build", "POLICY -o DIR", "build a bootable image of the policy's appliance", cmdBuild},
+		{"boot", "DIR [--nic SPEC]...", "boot an image under QEMU and stream its console", cmdBoot},
 		{"version", "", "print the version", cmdVersion},
 	}
 }
