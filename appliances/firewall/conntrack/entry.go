@@ -1,0 +1,97 @@
+package conntrack
+
+import "time"
+
+// Entry is one tracked connection. Entries live in the Table's array,
+// allocated once; a pointer to one stays valid for the Table's life, but the
+// slot is reused after the connection ends: compare Gen to tell a reused
+// slot from the connection a caller remembered.
+//
+// Only the owning worker reads or writes an Entry (see Table).
+type Entry struct {
+	tuple [2]Tuple  // indexed by Dir
+	next  [2]uint32 // hash chain links of each direction's key, as refs
+	// expires is when the entry times out, in Table time (ns).
+	expires int64
+	tcp     [2]tcpDir // window tracking, indexed by the sender's Dir
+	gen     uint32
+	state   TCPState
+	status  uint8
+
+	// Mark is the caller's: the stage may keep, say, the rule that accepted
+	// the connection and the policy generation it was judged under. Create
+	// sets it to 0.
+	Mark uint32
+	// NAT is the connection's address translation, set by package nat when
+	// the entry is created. The translated addresses and ports are the
+	// Reply tuple itself (as in Linux): a packet of direction d leaves with
+	// the reverse of the other direction's tuple.
+	NAT NATBinding
+}
+
+// NATBinding says which halves of an entry's tuples differ by translation.
+type NATBinding struct {
+	// Flags is SrcNAT, DstNAT or both; 0 for a connection not translated.
+	Flags NATFlags
+	// Rule is the index of the NAT rule that made the binding, for
+	// counters and logs.
+	Rule uint16
+}
+
+// NATFlags say what a binding translates.
+type NATFlags uint8
+
+const (
+	// SrcNAT: the original direction's source is rewritten (masquerade,
+	// snat), and the reply's destination back.
+	SrcNAT NATFlags = 1 << iota
+	// DstNAT: the original direction's destination is rewritten (dnat), and
+	// the reply's source back.
+	DstNAT
+)
+
+// Status bits.
+const (
+	stLive      = 1 << iota // in use (in the index)
+	stSeenReply             // a packet went the reply way
+	stAssured               // past the handshake: not early-dropped
+	stUntracked             // (Result only) a packet conntrack does not track
+)
+
+// Tuple returns the tuple of direction d. The caller must not change it.
+func (e *Entry) Tuple(d Dir) *Tuple { return &e.tuple[d&1] }
+
+// Gen is the entry's generation: it changes every time the slot is given
+// to a new connection.
+func (e *Entry) Gen() uint32 { return e.gen }
+
+// Live reports whether the slot holds a connection.
+func (e *Entry) Live() bool { return e.status&stLive != 0 }
+
+// SeenReply reports whether a packet went in the reply direction.
+func (e *Entry) SeenReply() bool { return e.status&stSeenReply != 0 }
+
+// Assured reports whether the connection got past its opening (a TCP
+// handshake completed, a UDP or ICMP answer seen): only entries that are not
+// are dropped early when the table is full.
+func (e *Entry) Assured() bool { return e.status&stAssured != 0 }
+
+// TCPState returns the TCP state (TCPNone for other protocols).
+func (e *Entry) TCPState() TCPState { return e.state }
+
+// Expires returns when the entry times out, in the Table's time.
+func (e *Entry) Expires() int64 { return e.expires }
+
+// Timeouts are the idle timeouts per protocol state.
+type Timeouts struct {
+	TCPSyn         time.Duration // SYN_SENT, SYN_RECV, SYN_SENT2
+	TCPEstablished time.Duration
+	TCPFin         time.Duration // FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT (CLOSE: at most 10 s)
+	UDP            time.Duration // no reply seen
+	UDPStream      time.Duration // replies seen
+	ICMP           time.Duration
+	Other          time.Duration
+}
+
+// tcpCloseTimeout caps the CLOSE state (after a RST), as Linux's 10 s.
+const tcpCloseTimeout = 10 * time.Second

@@ -1,0 +1,61 @@
+package conntrack
+
+import (
+	"encoding/binary"
+
+	"github.com/nfvkit/nfvkit/pkg/dataplane/packet"
+)
+
+// prefetchChunk is how many packets Prefetch looks up together.
+const prefetchChunk = 64
+
+// Prefetch reads, for each packet of a burst, the index bucket and the
+// entry that Track will read, so that the burst's cache misses overlap
+// instead of coming one after the other: in a table much bigger than the
+// caches (a million connections is 152 MiB), an entry is a miss to memory,
+// and Track on a burst after Prefetch costs a fraction of Track alone (see
+// the package doc). It changes nothing and does not allocate; in a table
+// that fits the caches it is wasted work.
+func (t *Table) Prefetch(ps []packet.Parsed) {
+	var refs [prefetchChunk]uint32
+	var sink int64
+	for len(ps) > 0 {
+		c := ps[:min(len(ps), prefetchChunk)]
+		ps = ps[len(c):]
+		// First the buckets: independent loads.
+		for i := range c {
+			var k Tuple
+			refs[i] = 0
+			if quickTuple(&c[i], &k) {
+				refs[i] = t.heads[t.key.hash(&k)&t.mask]
+			}
+		}
+		// Then the entries the buckets name.
+		for _, r := range refs[:len(c)] {
+			if r != 0 {
+				e := &t.entries[refEntry(r)]
+				// The lines Track reads: the key, the timer, the TCP state.
+				sink += e.expires + int64(e.tuple[refDir(r)].SrcPort) + int64(e.status) + int64(e.tcp[1].end)
+			}
+		}
+	}
+	t.sink += sink
+}
+
+// quickTuple is Track's tuple of a packet that may have an entry, or false.
+func quickTuple(p *packet.Parsed, k *Tuple) bool {
+	if p.IPVersion == 0 || p.FragOffset != 0 {
+		return false
+	}
+	k.V6 = p.IPVersion == 6
+	k.Src, k.Dst = p.Src.As16(), p.Dst.As16()
+	k.Proto = p.IPProto
+	switch pr := p.IPProto; {
+	case pr == packet.IPProtoTCP || pr == packet.IPProtoUDP || pr == packet.IPProtoSCTP:
+		k.SrcPort, k.DstPort = p.SrcPort, p.DstPort
+	case isICMP(pr, k.V6) && p.HasL4:
+		m := p.L4()
+		k.SrcPort, k.DstPort = binary.BigEndian.Uint16(m[4:6]), uint16(m[0])
+	}
+	return true
+}
