@@ -8,7 +8,7 @@ GOFLAGS  ?=
 BIN      := bin
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo devel)
 # Debian packages the tests and the demo use.
-DEB_PKGS := iproute2 iputils-ping tcpdump qemu-system-x86 iperf3 tshark
+DEB_PKGS := iproute2 iputils-ping tcpdump qemu-system-x86 iperf3 tshark wireguard-tools
 # Fuzz targets run by `make fuzz`, FUZZTIME each.
 FUZZTIME ?= 30s
 
@@ -46,8 +46,19 @@ test-short:
 demo: deps build
 	@./scripts/demo.sh
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./appliances/...
+# Micro-benchmarks, then the end-to-end harness (bench/e2e, root): appliances
+# on veth between namespaces against Linux forwarding in the same run. Both
+# run even if the other fails; the status says whether either did.
+# BENCH_DURATION, BENCH_REPS and BENCH_ARGS (e.g. -cases kernel) tune it.
+bench: deps
+	@rc=0; \
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./appliances/... || rc=1; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "bench: the end-to-end benchmark needs root (namespaces, veth): sudo make bench" >&2; exit 1; \
+	fi; \
+	$(GO) run ./bench/cmd/e2e -duration $${BENCH_DURATION:-5s} -reps $${BENCH_REPS:-5} \
+		-json out/bench-e2e.json $(BENCH_ARGS) || rc=1; \
+	exit $$rc
 
 fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)

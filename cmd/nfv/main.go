@@ -36,6 +36,7 @@ func init() {
 		{"replay", "POLICY --in IFACE=FILE.pcap... --out DIR", "run a policy over captures, offline", cmdReplay},
 		{"build", "POLICY -o DIR", "build a bootable image of the policy's appliance", cmdBuild},
 		{"boot", "DIR [--nic SPEC]...", "boot an image under QEMU and stream its console", cmdBoot},
+		{"bench", "[OPTIONS]", "measure appliances on veth against Linux forwarding, same run (root)", cmdBench},
 		{"version", "", "print the version", cmdVersion},
 	}
 }
