@@ -34,6 +34,13 @@ func (r *Router) classify(b *dataplane.Batch, i int, st *state) {
 		return
 	}
 	pi := &st.ports[p.InPort]
+	if pi.l3 {
+		// A bare IP packet (see Virtual): what was read as a link header
+		// above is not one. (A packet shorter than one is malformed all
+		// the same.)
+		r.classifyL3(b, i, st, pi)
+		return
+	}
 	ifx := pi.untagged
 	if vid != 0 { // VLAN 0 is a priority tag: untagged
 		ifx = -1
@@ -57,6 +64,73 @@ func (r *Router) classify(b *dataplane.Batch, i int, st *state) {
 		return
 	}
 	ip := d[l2:]
+	switch et {
+	case packet.EtherTypeIPv4:
+		if len(ip) < packet.IPv4MinLen || ip[0] != 0x45 {
+			break
+		}
+		tl := int(be16(ip[2:]))
+		if tl < packet.IPv4MinLen || tl > len(ip) || ip[8] <= 1 || be16(ip[6:])&0x3fff != 0 {
+			break
+		}
+		if sum20(ip) != 0xffff {
+			p.Drop(ReasonBadChecksum)
+			return
+		}
+		src, dst := be32(ip[12:]), be32(ip[16:])
+		if unusual4(src) || unusual4(dst) || len(st.bcast4) > 0 && directedBcast(st, src) {
+			break
+		}
+		r.dst4[r.n4] = [4]byte(ip[16:20])
+		r.idx4[r.n4] = int32(i)
+		r.n4++
+		return
+	case packet.EtherTypeIPv6:
+		if len(ip) < packet.IPv6Len || ip[0]>>4 != 6 || int(be16(ip[4:]))+packet.IPv6Len > len(ip) || ip[7] <= 1 {
+			break
+		}
+		if unusual6(be64(ip[8:])) || unusual6(be64(ip[24:])) {
+			break
+		}
+		r.dst6[r.n6] = [16]byte(ip[24:40])
+		r.idx6[r.n6] = int32(i)
+		r.n6++
+		return
+	}
+	r.slow(b, i, st, et)
+}
+
+// classifyL3 is classify for a bare IP packet from a virtual interface or
+// the appliance itself (see Virtual).
+func (r *Router) classifyL3(b *dataplane.Batch, i int, st *state, pi *portIfaces) {
+	p := &b.Pkts[i]
+	d := p.Data()
+	m := &r.meta[i]
+	*m = meta{in: pi.untagged}
+	if pi.local {
+		m.flags = mNoTTL | mLocalOrigin
+	}
+	if len(d) == 0 {
+		p.Drop(ReasonMalformed)
+		return
+	}
+	switch d[0] >> 4 {
+	case 4:
+		r.classifyIP(b, i, st, packet.EtherTypeIPv4, d)
+	case 6:
+		r.classifyIP(b, i, st, packet.EtherTypeIPv6, d)
+	default:
+		p.Drop(ReasonMalformed)
+	}
+}
+
+// classifyIP is classify's look at the IP packet ip of packet i for a bare
+// IP packet: a plain unicast packet waits for the batched lookup, anything
+// else takes the slow path. It repeats classify's checks, which stay
+// inline there (a call per packet costs the fast path a few percent):
+// change both together.
+func (r *Router) classifyIP(b *dataplane.Batch, i int, st *state, et packet.EtherType, ip []byte) {
+	p := &b.Pkts[i]
 	switch et {
 	case packet.EtherTypeIPv4:
 		if len(ip) < packet.IPv4MinLen || ip[0] != 0x45 {
@@ -134,7 +208,12 @@ func decodeReason(err error) dataplane.Reason {
 // transport header is not still decodes: a router forwards it all the same.
 func (r *Router) decode(p *dataplane.Packet) bool {
 	pp := &r.p
-	err := pp.Decode(p.Data())
+	var err error
+	if r.st.ports[p.InPort].l3 {
+		err = pp.DecodeIP(p.Data())
+	} else {
+		err = pp.Decode(p.Data())
+	}
 	if err == nil || pp.IPVersion != 0 && pp.L4Off != 0 {
 		return true
 	}
@@ -292,7 +371,7 @@ func (r *Router) multicast6(b *dataplane.Batch, i int, ifc *ifaceState) {
 	dst := [16]byte(pp.IPv6()[24:40])
 	allNodes := dst == [16]byte{0: 0xff, 1: 0x02, 15: 1}
 	allRouters := dst == [16]byte{0: 0xff, 1: 0x02, 15: 2}
-	if !allNodes && !allRouters && !ifc.solicited(dst) {
+	if ifc.l3 || !allNodes && !allRouters && !ifc.solicited(dst) {
 		p.Drop(ReasonMulticast)
 		return
 	}

@@ -51,6 +51,17 @@
 // multicasts or martian sources. Every packet dropped is counted with a
 // reason (reasons.go).
 //
+// # Virtual interfaces
+//
+// An appliance that uses the router as its clear-text engine (ipsec-gw)
+// gives it virtual interfaces (Options.Virtual): tunnels without a link
+// layer, whose packets cross as bare IP packets through port numbers beyond
+// the dataplane's (VirtualPort), plus one port for the appliance's own
+// packets (LocalPort), routed without a TTL decrement. Classify takes a
+// bare IP packet from such a port straight to the same fast path; toAdj
+// hands a packet routed to a virtual interface back, link header pulled,
+// instead of resolving a neighbour. See Virtual.
+//
 // All time comes from the batch (Batch.Now), so a replay of captures gives
 // the same output every time. Process, Tick and Release run on one worker
 // goroutine; Reload may be called from any.

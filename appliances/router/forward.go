@@ -21,6 +21,9 @@ func (r *Router) forward(b *dataplane.Batch, i int, g uint32, v6 bool) {
 	}
 	ai := st.hopAdj[k]
 	a := &st.adjs[ai]
+	if r.opt.Filter != nil && !r.filter(b, i, a, v6) {
+		return
+	}
 	if a.kind > adjGateway || r.meta[i].flags&(mL2Cast|mLinkLocal) != 0 {
 		r.special(b, i, ai, a, v6)
 		return
@@ -112,6 +115,10 @@ func (r *Router) toAdj(b *dataplane.Batch, i int, ai uint32, a *adjacency, v6 bo
 			key = key6(a.ifx, ip[24:40])
 		}
 	}
+	if out.l3 {
+		r.toVirtual(p, m, out, ipLen)
+		return
+	}
 	var e *neighbor
 	if a.kind == adjGateway {
 		key = a.gw
@@ -122,6 +129,15 @@ func (r *Router) toAdj(b *dataplane.Batch, i int, ai uint32, a *adjacency, v6 bo
 		e = r.neigh.get(key)
 	}
 	r.emit(b, i, out, e, key, ipLen, v6)
+}
+
+// toVirtual hands packet p, routed to virtual interface out, to the
+// appliance: the bare IP packet, its link header pulled off (see Virtual).
+func (r *Router) toVirtual(p *dataplane.Packet, m *meta, out *ifaceState, ipLen int) {
+	p.Pull(int(m.l2))
+	m.l2 = 0
+	p.Trim(ipLen)
+	p.Forward(int(out.port))
 }
 
 // emit puts the egress link header on packet i and sends it to neighbour

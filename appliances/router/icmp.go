@@ -371,11 +371,14 @@ func (r *Router) local6(b *dataplane.Batch, i int) {
 	}
 	ifc := &r.st.ifaces[m.in]
 	switch icmp.Type() {
-	case packet.ICMPv6NeighborSolicit:
-		r.ndpNS(b, i, ifc)
-		return
-	case packet.ICMPv6NeighborAdvert:
-		r.ndpNA(b, i, ifc)
+	case packet.ICMPv6NeighborSolicit, packet.ICMPv6NeighborAdvert:
+		if ifc.l3 { // no neighbours on a virtual interface
+			p.Drop(ReasonNDPIgnored)
+		} else if icmp.Type() == packet.ICMPv6NeighborSolicit {
+			r.ndpNS(b, i, ifc)
+		} else {
+			r.ndpNA(b, i, ifc)
+		}
 		return
 	case packet.ICMPv6EchoRequest:
 		if pp.L4Off == pp.L3Off+packet.IPv6Len {

@@ -3,6 +3,7 @@ package router
 import (
 	"cmp"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,79 @@ type Options struct {
 	MaxProbes       int           // probes before giving up: 3
 	// GCTime is how long an unused stale or failed entry stays (60s).
 	GCTime time.Duration
+
+	// Appliance is the kind of policy the router accepts besides router
+	// ones: an appliance that uses the router as its forwarding engine
+	// (ipsec-gw) names itself here.
+	Appliance config.Appliance
+	// Virtual, when set, gives for each policy compiled the interfaces
+	// that have no port of their own (tunnels); see Virtual.
+	Virtual func(p *config.Policy) ([]Virtual, error)
+	// Filter, when set, judges every packet routed (see Filter).
+	Filter Filter
+}
+
+// Virtual is an interface without a link layer or a port of its own: a
+// tunnel whose far side is an engine of the appliance (WireGuard, an ESP
+// SA). The router routes to it like to any interface (its addresses are
+// connected and local, Routes point at it, and a policy route's dev may
+// name it), but packets cross it as bare IP packets, with no neighbour to
+// resolve:
+//
+//   - A packet routed to virtual interface k leaves Process with verdict
+//     Forward to port VirtualPort(k), which is beyond the dataplane's
+//     ports: TTL decremented, fragmented or refused for MTU as on any
+//     interface, link header pulled off, the IP packet at its data start.
+//     The appliance's stage takes it from there (the loop would drop it as
+//     bad-out-port).
+//   - A bare IP packet with InPort VirtualPort(k) is taken as received on
+//     virtual interface k.
+//   - A bare IP packet with InPort LocalPort is one the appliance itself
+//     sends (a tunnel's outer packet): it is routed without a TTL decrement
+//     and never causes an ICMP error.
+type Virtual struct {
+	Name    string
+	MTU     int
+	Address []netip.Prefix // the interface's own addresses, with length
+	Routes  []netip.Prefix // networks reached through it
+}
+
+// LocalPort is the port number of the packets the appliance sends itself
+// (see Virtual).
+func (r *Router) LocalPort() int { return r.env.Ports }
+
+// VirtualPort is the port number of virtual interface k (see Virtual).
+func (r *Router) VirtualPort(k int) int { return r.env.Ports + 1 + k }
+
+// SourceFor is the address the router would send from to reach dst: the
+// address of the egress interface on dst's network, else its first one of
+// dst's family. ok is false without a route or an address. It reads the
+// current compiled state and may be called from any goroutine.
+func (r *Router) SourceFor(dst netip.Addr) (src netip.Addr, ok bool) {
+	st := r.cur.Load()
+	dst = dst.Unmap()
+	g := st.table.LookupAddr(dst)
+	if g >= uint32(len(st.groups)) {
+		return netip.Addr{}, false
+	}
+	a := &st.adjs[st.hopAdj[st.groups[g].first]]
+	if a.kind > adjLocal || a.ifx < 0 {
+		return netip.Addr{}, false
+	}
+	ifc := &st.ifaces[a.ifx]
+	ps := ifc.v4
+	if dst.Is6() {
+		ps = ifc.v6
+	}
+	for _, p := range ps {
+		if p.Contains(dst) {
+			return p.Addr(), true
+		}
+	}
+	if len(ps) > 0 {
+		return ps[0].Addr(), true
+	}
+	return netip.Addr{}, false
 }
 
 func (o *Options) defaults() {
@@ -140,7 +214,7 @@ func New(p *config.Policy, env *appliance.Env, o Options) (*Router, error) {
 // it. Learnt neighbours and queued packets are kept. On error the running
 // policy stays.
 func (r *Router) Reload(p *config.Policy) error {
-	st, err := compile(p, r.env, r.gen.Add(1))
+	st, err := compile(p, r.env, r.gen.Add(1), &r.opt)
 	if err != nil {
 		return err
 	}

@@ -47,8 +47,12 @@ type ifaceState struct {
 	// macHi and macLo are mac as the fast path compares it.
 	macHi uint32
 	macLo uint16
-	// l2len is the egress link header's length: 14, or 18 with a tag.
+	// l2len is the egress link header's length: 14, or 18 with a tag; 0
+	// on a virtual interface.
 	l2len int
+	// l3 marks a virtual interface (see Virtual): no link layer, no
+	// neighbours; port is its virtual port.
+	l3 bool
 	// hdr[0] (IPv4) and hdr[1] (IPv6) are the egress link headers with the
 	// destination MAC left zero: source MAC, tag, EtherType.
 	hdr [2][18]byte
@@ -64,6 +68,9 @@ type ifaceState struct {
 type portIfaces struct {
 	untagged int32   // -1 for none
 	vlans    []int32 // by VLAN ID, nil when the port has no sub-interface
+	// l3: the port carries bare IP packets (a virtual interface's, or the
+	// appliance's own when local is set too).
+	l3, local bool
 }
 
 type group struct{ first, n uint32 }
@@ -101,9 +108,13 @@ const (
 )
 
 // compile builds the state of policy p for the ports of env.
-func compile(p *config.Policy, env *appliance.Env, gen uint64) (*state, error) {
-	if p.Appliance != config.Router {
-		return nil, fmt.Errorf("policy is for %s, not router", p.Appliance)
+func compile(p *config.Policy, env *appliance.Env, gen uint64, o *Options) (*state, error) {
+	if p.Appliance != config.Router && (o.Appliance == "" || p.Appliance != o.Appliance) {
+		want := string(config.Router)
+		if o.Appliance != "" {
+			want += " or " + string(o.Appliance)
+		}
+		return nil, fmt.Errorf("policy is for %s, not %s", p.Appliance, want)
 	}
 	if len(p.Interfaces) == 0 {
 		return nil, errors.New("policy has no interfaces")
@@ -201,6 +212,10 @@ func compile(p *config.Policy, env *appliance.Env, gen uint64) (*state, error) {
 		st.ifaces = append(st.ifaces, is)
 	}
 
+	if err := st.addVirtual(p, env, o, &b, ifxOf); err != nil {
+		return nil, err
+	}
+
 	// Static routes, the higher metrics first so that for one prefix the
 	// lowest metric is added last and wins.
 	routes := slices.Clone(p.Routes)
@@ -280,6 +295,69 @@ func compile(p *config.Policy, env *appliance.Env, gen uint64) (*state, error) {
 		st.statics = append(st.statics, staticNeighbor{key: keyOf(int32(ifx), n.Address), mac: packet.MAC(n.MAC)})
 	}
 	return st, nil
+}
+
+// addVirtual adds the appliance's own port and the virtual interfaces of
+// o.Virtual (see Virtual) after the policy's interfaces: their addresses
+// and routes go into the FIB under construction.
+func (st *state) addVirtual(p *config.Policy, env *appliance.Env, o *Options, b *fib.Builder, ifxOf map[string]int) error {
+	if o.Virtual == nil {
+		return nil
+	}
+	vs, err := o.Virtual(p)
+	if err != nil {
+		return err
+	}
+	// The appliance's own packets come in on a nameless interface of
+	// their own: no address, nothing routed to it.
+	local := len(st.ifaces)
+	st.ifaces = append(st.ifaces, ifaceState{port: uint16(env.Ports), mtu: 65535, l3: true, ll6: linkLocalFrom(packet.MAC{})})
+	st.ports = append(st.ports, portIfaces{untagged: int32(local), l3: true, local: true})
+	for k, v := range vs {
+		ifx := len(st.ifaces)
+		if _, dup := ifxOf[v.Name]; dup || v.Name == "" {
+			return fmt.Errorf("virtual interface %q: name empty or taken", v.Name)
+		}
+		port := env.Ports + 1 + k
+		if port > 0xffff {
+			return fmt.Errorf("virtual interface %s: too many ports", v.Name)
+		}
+		is := ifaceState{name: v.Name, port: uint16(port), mtu: cmp.Or(v.MTU, config.DefaultMTU), l3: true}
+		for _, a := range v.Address {
+			if err := b.AddInterface(ifx, a); err != nil {
+				return fmt.Errorf("interface %s: %w", v.Name, err)
+			}
+			switch {
+			case a.Addr().Is4():
+				is.v4 = append(is.v4, a)
+			case a.Addr().IsLinkLocalUnicast():
+				if !is.ll6.IsValid() {
+					is.ll6 = a.Addr()
+				}
+			default:
+				is.v6 = append(is.v6, a)
+			}
+		}
+		if !is.ll6.IsValid() {
+			is.ll6 = linkLocalFrom(packet.MAC{})
+		}
+		if len(is.v4) > 0 {
+			is.src4, is.has4 = is.v4[0].Addr().As4(), true
+		}
+		is.src6 = is.ll6.As16()
+		if len(is.v6) > 0 {
+			is.src6 = is.v6[0].Addr().As16()
+		}
+		for _, r := range v.Routes {
+			if err := b.AddRoute(r.Masked(), fib.NextHop{Iface: ifx}); err != nil {
+				return fmt.Errorf("interface %s: %w", v.Name, err)
+			}
+		}
+		ifxOf[v.Name] = ifx
+		st.ifaces = append(st.ifaces, is)
+		st.ports = append(st.ports, portIfaces{untagged: int32(ifx), l3: true})
+	}
+	return nil
 }
 
 // lastAddr4 is the highest address of an IPv4 prefix: its broadcast.

@@ -5,10 +5,9 @@
 package main
 
 import (
+	_ "github.com/nfvkit/nfvkit/appliances/firewall" // registers the firewall stage
 	"github.com/nfvkit/nfvkit/images/initsys"
 	"github.com/nfvkit/nfvkit/pkg/config"
 )
 
-// Until appliances/firewall registers, the pass-through stage stands in (see
-// pkg/appliance); import it here for its side effect when it does.
 func main() { initsys.Main(config.Firewall) }

@@ -7,8 +7,8 @@ package main
 import (
 	"github.com/nfvkit/nfvkit/images/initsys"
 	"github.com/nfvkit/nfvkit/pkg/config"
+
+	_ "github.com/nfvkit/nfvkit/appliances/ipsec-gw" // registers the ipsec-gw stage
 )
 
-// Until appliances/ipsec-gw registers, the pass-through stage stands in (see
-// pkg/appliance); import it here for its side effect when it does.
 func main() { initsys.Main(config.IPsecGW) }

@@ -45,6 +45,7 @@ type Loop struct {
 
 	rxStore []Packet
 	rx      *Batch
+	source  Source
 	tx      []*Batch
 	punt    *Batch
 	free    *Batch
@@ -102,6 +103,7 @@ func (l *Loop) init() error {
 	l.free = NewBatch(2 * l.Burst)
 	l.done = make([]bool, len(l.Ports))
 	l.bell = NewBell()
+	l.source, _ = l.Stage.(Source)
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
 	return nil
@@ -203,6 +205,12 @@ func (l *Loop) pollAll(now int64) (got, live int, err error) {
 			return got, live, err
 		}
 		got += n
+	}
+	if l.source != nil {
+		l.rx.Pkts = l.rxStore[:0]
+		l.rx.Now = now
+		got += l.source.Poll(l.rx)
+		l.dispatch(l.rx)
 	}
 	l.flush()
 	return got, live, nil
@@ -339,6 +347,12 @@ func (l *Loop) send(i int) {
 func (l *Loop) sleep(d time.Duration) {
 	armed := 0
 	pollOnly := false
+	if l.source != nil {
+		if !l.source.Arm(l.bell) {
+			return
+		}
+		defer l.source.Disarm()
+	}
 	for i, p := range l.Ports {
 		if l.done[i] {
 			continue

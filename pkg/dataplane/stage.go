@@ -25,6 +25,19 @@ type Releaser interface {
 	Release()
 }
 
+// Source is a stage that also has packets of its own, made outside the loop
+// by goroutines of the stage (a tunnel engine's output: what WireGuard
+// decrypted or encrypted). The loop calls Poll every round and, before it
+// sleeps, arms the stage as it arms Waiter ports: the stage rings the bell
+// when packets become ready, so an idle loop wakes for them at once.
+type Source interface {
+	Waiter
+	// Poll appends the packets that are ready to b, each with its verdict,
+	// as Process does (leaving room in b for what handling them may
+	// generate), and returns how many it took. It does not block.
+	Poll(b *Batch) int
+}
+
 // LocalStack receives punted packets: the appliance's own protocol stack.
 // Deliver owns the packets of b and must free or keep them before returning;
 // b is reset by the caller.

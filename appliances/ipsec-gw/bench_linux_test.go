@@ -1,0 +1,143 @@
+package ipsecgw_test
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nfvkit/nfvkit/internal/nettest"
+	"github.com/nfvkit/nfvkit/internal/testenv"
+	"github.com/nfvkit/nfvkit/pkg/config"
+)
+
+// BenchmarkWireGuardTCP measures TCP through a WireGuard tunnel, both
+// ways, on one topology built twice in the same run:
+//
+//	hostA ── [gateway] ══ tunnel ══ [ns P: wireguard-go] ── hostB
+//
+// with our gateway (nfv run's runner on AF_PACKET ports) as the gateway,
+// and with the standalone wireguard-go program (its TUN and UDP socket,
+// the namespace's kernel forwarding) as the gateway. Transfers alternate
+// between the two so that both see the same machine. It reports each
+// side's Gbit/s and their ratio (gateway over wireguard-go: the target is
+// at least 1). Root only; run it with
+//
+//	go test -run '^$' -bench WireGuardTCP -benchtime 3x ./appliances/ipsec-gw/
+func BenchmarkWireGuardTCP(b *testing.B) {
+	testenv.NeedCommand(b, "iperf3", "iperf3")
+	ours := benchSites(b, false)
+	theirs := benchSites(b, true)
+	var oursUp, oursDown, theirsUp, theirsDown float64
+	b.ResetTimer()
+	for range b.N {
+		oursUp += iperf(b, ours.nsA, ours.nsB, "10.2.0.10")
+		theirsUp += iperf(b, theirs.nsA, theirs.nsB, "10.2.0.10")
+		oursDown += iperf(b, ours.nsB, ours.nsA, "10.1.0.10")
+		theirsDown += iperf(b, theirs.nsB, theirs.nsA, "10.1.0.10")
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(oursUp/n/1e9, "gw-A→B-Gbit/s")
+	b.ReportMetric(oursDown/n/1e9, "gw-B→A-Gbit/s")
+	b.ReportMetric(theirsUp/n/1e9, "wggo-A→B-Gbit/s")
+	b.ReportMetric(theirsDown/n/1e9, "wggo-B→A-Gbit/s")
+	b.ReportMetric((oursUp+oursDown)/(theirsUp+theirsDown), "ratio")
+	b.ReportMetric(0, "ns/op")
+}
+
+// iperf runs iperf3 for 3 s from namespace from to a server on addr in
+// namespace to (started on first use, stopped when the benchmark ends),
+// and returns the bits per second received.
+func iperf(b *testing.B, from, to, addr string) float64 {
+	if !iperfServers[to] {
+		srv := exec.Command("ip", "netns", "exec", to, "iperf3", "-s", "-p", "5201")
+		if err := srv.Start(); err != nil {
+			b.Fatal(err)
+		}
+		iperfServers[to] = true
+		b.Cleanup(func() {
+			srv.Process.Kill()
+			srv.Wait()
+			delete(iperfServers, to)
+		})
+	}
+	var r struct {
+		Error string `json:"error"`
+		End   struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	for try := 0; ; try++ {
+		out, err := exec.Command("ip", "netns", "exec", from, "iperf3", "-c", addr, "-p", "5201", "-t", "3", "-J").Output()
+		r.Error = ""
+		if jerr := json.Unmarshal(out, &r); jerr == nil && err == nil && r.Error == "" {
+			break
+		}
+		if try == 50 { // the server is not up after a second
+			b.Fatalf("iperf3 %s -> %s: %v %s", from, to, err, r.Error)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Logf("iperf3 %s -> %s: %.0f Mbit/s", from, to, r.End.SumReceived.BitsPerSecond/1e6)
+	return r.End.SumReceived.BitsPerSecond
+}
+
+// iperfServers are the namespaces with an iperf3 server running.
+var iperfServers = map[string]bool{}
+
+// benchSites is the interop topology with our gateway, or with wireguard-go
+// in the gateway's place (wggo).
+func benchSites(b *testing.B, wggo bool) *wgTopology {
+	top := newSites(b, false)
+	nsG := nettest.Netns(b, "wgG")
+	hostA, gLAN, gWAN, pWAN := ifName("a"), ifName("gl"), ifName("gw"), ifName("pw")
+	nettest.Veth(b, top.nsA, hostA, nsG, gLAN)
+	nettest.Veth(b, nsG, gWAN, top.nsP, pWAN)
+	nettest.NoTxOffloads(b, top.nsA, hostA)
+	nettest.NoTxOffloads(b, top.nsP, pWAN)
+	top.addressHosts(b, hostA, pWAN)
+	if !wggo {
+		p, err := config.Load(top.policy(b, b.TempDir(), "afpacket:"+gLAN, "afpacket:"+gWAN))
+		if err != nil {
+			b.Fatal(err)
+		}
+		runGateway(b, nsG, p)
+	} else {
+		nettest.IP(b, "-n", nsG, "addr", "add", "10.1.0.1/24", "dev", gLAN)
+		nettest.IP(b, "-n", nsG, "addr", "add", "192.0.2.1/24", "dev", gWAN)
+		nettest.Sysctl(b, nsG, "net/ipv4/ip_forward", "1")
+		pskFile := filepath.Join(b.TempDir(), "psk")
+		if err := os.WriteFile(pskFile, []byte(top.psk+"\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		gw := &wgPeer{t: b, ns: nsG, ifname: ifName("wg"), key: top.gwKey, port: 51820,
+			wgArgs: []string{"peer", top.peer.key.pub, "preshared-key", pskFile, "endpoint", "192.0.2.2:51821",
+				"allowed-ips", "10.8.0.2/32,10.2.0.0/24", "persistent-keepalive", "5"},
+			ipCmds: [][]string{
+				{"addr", "add", "10.8.0.1/24", "dev", ""},
+				{"link", "set", "", "up"},
+				{"route", "add", "10.2.0.0/24", "dev", ""},
+			}}
+		for _, c := range gw.ipCmds {
+			for i := range c {
+				if c[i] == "" {
+					c[i] = gw.ifname
+				}
+			}
+		}
+		gw.start()
+		b.Cleanup(gw.kill)
+	}
+	top.peer.start()
+	if _, ok := top.peer.handshake(time.Now().Add(-time.Minute), 15*time.Second); !ok {
+		b.Fatalf("no handshake:\n%s", top.peer.wgShow())
+	}
+	nettest.Ping(b, top.nsA, netip.MustParseAddr("10.2.0.10"), 2)
+	return top
+}
