@@ -52,7 +52,7 @@ demo: deps build
 # BENCH_DURATION, BENCH_REPS and BENCH_ARGS (e.g. -cases kernel) tune it.
 bench: deps
 	@rc=0; \
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./appliances/... || rc=1; \
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./appliances/... ./bench/... || rc=1; \
 	if [ "$$(id -u)" != 0 ]; then \
 		echo "bench: the end-to-end benchmark needs root (namespaces, veth): sudo make bench" >&2; exit 1; \
 	fi; \

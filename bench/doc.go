@@ -12,6 +12,8 @@
 //	                  one measurement, repetitions, medians, table and JSON
 //	bench/cmd/e2e     the harness as a program (also `nfv bench`)
 //	bench/cmd/pktgen  the generator as a program of its own
+//	bench/wireguard   TCP through a WireGuard tunnel: our ipsec-gw gateway against
+//	                  wireguard-go on the same topology (a Go benchmark, make bench)
 //
 // Run it as root:
 //

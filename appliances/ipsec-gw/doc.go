@@ -38,7 +38,7 @@
 //
 // # Performance
 //
-// BenchmarkWireGuardTCP (root; bench_linux_test.go) builds hostA ──
+// BenchmarkWireGuardTCP (root; package bench/wireguard) builds hostA ──
 // gateway ══ wireguard-go ── hostB twice in one run, once with this gateway
 // (nfv run's runner on AF_PACKET ports) and once with the standalone
 // wireguard-go program (built from the same module) plus kernel forwarding

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nfvkit/nfvkit/internal/nettest"
 	"github.com/nfvkit/nfvkit/internal/testenv"
+	"github.com/nfvkit/nfvkit/internal/wgtest"
 	"github.com/nfvkit/nfvkit/pkg/config"
 )
 
@@ -23,7 +24,7 @@ import (
 func TestESPStaticBackToBack(t *testing.T) {
 	testenv.Long(t)
 	nsA, ns1, ns2, nsB := nettest.Netns(t, "espA"), nettest.Netns(t, "espG"), nettest.Netns(t, "espH"), nettest.Netns(t, "espB")
-	hostA, g1LAN, g1WAN, g2WAN, g2LAN, hostB := ifName("a"), ifName("gl"), ifName("gw"), ifName("hw"), ifName("hl"), ifName("b")
+	hostA, g1LAN, g1WAN, g2WAN, g2LAN, hostB := wgtest.IfName("a"), wgtest.IfName("gl"), wgtest.IfName("gw"), wgtest.IfName("hw"), wgtest.IfName("hl"), wgtest.IfName("b")
 	nettest.Veth(t, nsA, hostA, ns1, g1LAN)
 	nettest.Veth(t, ns1, g1WAN, ns2, g2WAN)
 	nettest.Veth(t, ns2, g2LAN, nsB, hostB)
@@ -65,8 +66,8 @@ esp:
 	p1 := gw(g1LAN, g1WAN, "[10.1.0.1/24]", "192.0.2.1/24", "192.0.2.2", "0x1001", "0x2001", "file:"+k1, k2, "0x1002", "0x2002", k3, k4, "10.1.0.0/24", "10.1.0.0/24", "10.2.0.0/24", "10.4.0.0/24")
 	p2 := gw(g2LAN, g2WAN, "[10.2.0.1/24, 10.4.0.1/24]", "192.0.2.2/24", "192.0.2.1", "0x2001", "0x1001", k2, "file:"+k1, "0x2002", "0x1002", k4, k3, "10.2.0.0/24", "10.4.0.0/24", "10.1.0.0/24", "10.1.0.0/24")
 	secrets := []string{"00112233445566778899aabbccddeeff01020304", k2, k3, k4}
-	stop1 := runGateway(t, ns1, p1, secrets...)
-	stop2 := runGateway(t, ns2, p2, secrets...)
+	stop1 := wgtest.RunGateway(t, ns1, p1, secrets...)
+	stop2 := wgtest.RunGateway(t, ns2, p2, secrets...)
 
 	hostAAddr := netip.MustParseAddr("10.1.0.10")
 	for _, dst := range []string{"10.2.0.10", "10.4.0.10"} {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	ipsecgw "github.com/nfvkit/nfvkit/appliances/ipsec-gw"
+	"github.com/nfvkit/nfvkit/internal/wgtest"
 	"github.com/nfvkit/nfvkit/pkg/appliance"
 	"github.com/nfvkit/nfvkit/pkg/config"
 	"github.com/nfvkit/nfvkit/pkg/dataplane"
@@ -78,8 +79,8 @@ func ipv4UDP(dstMAC packet.MAC, src, dst [4]byte, sport, dport uint16, n int) []
 // handshake with the peer's endpoint; the datagram comes back through Poll
 // and the router sends it out of wan, from the listen port.
 func TestGatewayInitiates(t *testing.T) {
-	peer := testKey(t)
-	g, pool, stats := newGateway(t, fmt.Sprintf(gwPolicy, testKey(t).priv, peer.pub))
+	peer := wgtest.NewKey(t)
+	g, pool, stats := newGateway(t, fmt.Sprintf(gwPolicy, wgtest.NewKey(t).Priv, peer.Pub))
 	lanMAC := appliance.LocalMAC("lan")
 	b := dataplane.NewBatch(2 * dataplane.DefaultBurst)
 	for _, dst := range [][4]byte{{10, 2, 0, 5}, {10, 3, 1, 1}} {
@@ -135,11 +136,11 @@ func TestGatewayInitiates(t *testing.T) {
 // TestGatewayReload: peers and routes change in place; a change of tunnels
 // is refused, the running policy kept.
 func TestGatewayReload(t *testing.T) {
-	gwKey, peer, other := testKey(t), testKey(t), testKey(t)
-	y := fmt.Sprintf(gwPolicy, gwKey.priv, peer.pub)
+	gwKey, peer, other := wgtest.NewKey(t), wgtest.NewKey(t), wgtest.NewKey(t)
+	y := fmt.Sprintf(gwPolicy, gwKey.Priv, peer.Pub)
 	g, _, _ := newGateway(t, y)
 	defer g.Release()
-	next := strings.Replace(y, "allowed_ips: [10.2.0.0/24]}", "allowed_ips: [10.2.0.0/24]}\n      - {public_key: "+other.pub+", allowed_ips: [10.4.0.0/24]}", 1)
+	next := strings.Replace(y, "allowed_ips: [10.2.0.0/24]}", "allowed_ips: [10.2.0.0/24]}\n      - {public_key: "+other.Pub+", allowed_ips: [10.4.0.0/24]}", 1)
 	p, err := config.Parse("gw.yaml", []byte(next))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/nfvkit/nfvkit/images/qemu"
 	"github.com/nfvkit/nfvkit/internal/nettest"
 	"github.com/nfvkit/nfvkit/internal/testenv"
+	"github.com/nfvkit/nfvkit/internal/wgtest"
 )
 
 // console collects a VM's console.
@@ -42,13 +43,13 @@ func TestWireGuardInteropImage(t *testing.T) {
 	testenv.Long(t)
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, qemu.Binary, "qemu-system-x86")
-	top := newSites(t, false)
-	tapA, tapP := ifName("ta"), ifName("tp")
-	nettest.IP(t, "-n", top.nsA, "tuntap", "add", "dev", tapA, "mode", "tap")
-	nettest.IP(t, "-n", top.nsP, "tuntap", "add", "dev", tapP, "mode", "tap")
+	top := wgtest.NewSites(t, false)
+	tapA, tapP := wgtest.IfName("ta"), wgtest.IfName("tp")
+	nettest.IP(t, "-n", top.NsA, "tuntap", "add", "dev", tapA, "mode", "tap")
+	nettest.IP(t, "-n", top.NsP, "tuntap", "add", "dev", tapP, "mode", "tap")
 
 	dir := t.TempDir()
-	policy := top.policy(t, dir, "virtio:0", "virtio:1")
+	policy := top.Policy(t, dir, "virtio:0", "virtio:1")
 	out := filepath.Join(dir, "image")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -60,7 +61,7 @@ func TestWireGuardInteropImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("image: %d bytes (kernel %s), %d MiB of guest RAM", m.TotalBytes, m.Kernel.Release, m.Boot.MemoryMiB)
-	if initrd, err := os.ReadFile(filepath.Join(out, images.InitrdFile)); err == nil && bytes.Contains(initrd, []byte(top.gwKey.priv)) {
+	if initrd, err := os.ReadFile(filepath.Join(out, images.InitrdFile)); err == nil && bytes.Contains(initrd, []byte(top.GwKey.Priv)) {
 		t.Log("(the initrd carries the private key, as file: secrets travel; it is root-only in the image)")
 	}
 
@@ -71,7 +72,7 @@ func TestWireGuardInteropImage(t *testing.T) {
 	if ok, _ := qemu.KVM(); ok {
 		c.Accel = qemu.AccelKVM
 	}
-	for _, s := range []string{"tap:" + tapA + ",netns=" + top.nsA, "tap:" + tapP + ",netns=" + top.nsP} {
+	for _, s := range []string{"tap:" + tapA + ",netns=" + top.NsA, "tap:" + tapP + ",netns=" + top.NsP} {
 		n, err := qemu.ParseNIC(s)
 		if err != nil {
 			t.Fatal(err)
@@ -103,18 +104,18 @@ func TestWireGuardInteropImage(t *testing.T) {
 	if s := con.String(); !strings.Contains(s, "stage=ipsec-gw") || !strings.Contains(s, "wireguard tunnel up") {
 		t.Fatalf("the image does not run the ipsec-gw stage with its tunnels")
 	}
-	for _, ns := range []string{top.nsA, top.nsP} {
-		tap := map[string]string{top.nsA: tapA, top.nsP: tapP}[ns]
+	for _, ns := range []string{top.NsA, top.NsP} {
+		tap := map[string]string{top.NsA: tapA, top.NsP: tapP}[ns]
 		nettest.IP(t, "-n", ns, "link", "set", tap, "up")
 	}
-	top.addressHosts(t, tapA, tapP)
+	top.AddressHosts(t, tapA, tapP)
 
 	timeout := 20 * time.Second
 	if c.Accel == qemu.AccelTCG {
 		timeout = 60 * time.Second
 	}
-	top.exercise(t, 1<<20, timeout)
-	top.peer.kill()
+	top.Exercise(t, 1<<20, timeout)
+	top.Peer.Kill()
 
 	clean, err := vm.Shutdown(30 * time.Second)
 	if err != nil || !clean {
@@ -123,5 +124,5 @@ func TestWireGuardInteropImage(t *testing.T) {
 	if s := con.String(); strings.Contains(s, "Kernel panic") {
 		t.Errorf("kernel panic on the console")
 	}
-	checkNoSecrets(t, con.String(), []string{top.gwKey.priv, top.psk})
+	wgtest.CheckNoSecrets(t, con.String(), []string{top.GwKey.Priv, top.PSK})
 }

@@ -1,4 +1,4 @@
-package ipsecgw_test
+package wgtest
 
 import (
 	"context"
@@ -22,10 +22,11 @@ var wgGo struct {
 	err  error
 }
 
-// wireguardGo is the standalone wireguard-go program built from the module
-// this repository uses (the newest upstream, as PEERS.md advises), or
-// Debian's where the build fails; the test skips when neither exists.
-func wireguardGo(t testing.TB) string {
+// WireGuardGo is the standalone wireguard-go program built from the module
+// this repository uses (the newest upstream, as PEERS.md advises), built
+// once per process, or Debian's where the build fails; t skips when
+// neither exists.
+func WireGuardGo(t testing.TB) string {
 	t.Helper()
 	wgGo.once.Do(func() {
 		dir, err := os.MkdirTemp("", "nfv-wireguard-go-")
@@ -52,28 +53,29 @@ func wireguardGo(t testing.TB) string {
 	return ""
 }
 
-// wgPeer is a wireguard-go process in a namespace, configured with wg(8)
+// Peer is a wireguard-go process in a namespace, configured with wg(8)
 // over its UAPI socket.
-type wgPeer struct {
-	t      testing.TB
-	ns     string
-	ifname string
-	key    wgKey
-	port   int
+type Peer struct {
+	T      testing.TB // fails on errors
+	NS     string     // its namespace
+	Ifname string     // its TUN device
+	Key    Key        // its key pair
+	Port   int        // its listen port
+	// WGArgs is the wg set arguments after the interface name, private
+	// key and listen port (the peers), and IPCmds the ip commands (after
+	// -n NS) that follow; both are applied at every start.
+	WGArgs []string
+	IPCmds [][]string
 	cmd    *exec.Cmd
-	// setup is the wg set arguments after the interface name, and the ip
-	// commands (after -n NS) that follow, applied at every start.
-	wgArgs []string
-	ipCmds [][]string
 }
 
-// start runs wireguard-go, waits for its UAPI socket, and configures it.
-func (p *wgPeer) start() {
-	t := p.t
+// Start runs wireguard-go, waits for its UAPI socket, and configures it.
+func (p *Peer) Start() {
+	t := p.T
 	t.Helper()
-	bin := wireguardGo(t)
+	bin := WireGuardGo(t)
 	testenv.NeedCommand(t, "wg", "wireguard-tools")
-	cmd := exec.Command("ip", "netns", "exec", p.ns, bin, "-f", p.ifname)
+	cmd := exec.Command("ip", "netns", "exec", p.NS, bin, "-f", p.Ifname)
 	cmd.Env = append(os.Environ(), "WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=error")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -81,35 +83,35 @@ func (p *wgPeer) start() {
 		t.Fatalf("wireguard-go: %v", err)
 	}
 	p.cmd = cmd
-	sock := "/var/run/wireguard/" + p.ifname + ".sock"
+	sock := "/var/run/wireguard/" + p.Ifname + ".sock"
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(sock); err == nil {
-			if _, err := exec.Command("ip", "netns", "exec", p.ns, "wg", "show", p.ifname).CombinedOutput(); err == nil {
+			if _, err := exec.Command("ip", "netns", "exec", p.NS, "wg", "show", p.Ifname).CombinedOutput(); err == nil {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("wireguard-go %s: no UAPI socket after 10s", p.ifname)
+			t.Fatalf("wireguard-go %s: no UAPI socket after 10s", p.Ifname)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	keyFile := filepath.Join(t.TempDir(), "peer.key")
-	if err := os.WriteFile(keyFile, []byte(p.key.priv+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(p.Key.Priv+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"netns", "exec", p.ns, "wg", "set", p.ifname, "private-key", keyFile, "listen-port", fmt.Sprint(p.port)}, p.wgArgs...)
+	args := append([]string{"netns", "exec", p.NS, "wg", "set", p.Ifname, "private-key", keyFile, "listen-port", fmt.Sprint(p.Port)}, p.WGArgs...)
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("wg set: %v\n%s", err, out)
 	}
-	for _, c := range p.ipCmds {
-		nettest.IP(t, append([]string{"-n", p.ns}, c...)...)
+	for _, c := range p.IPCmds {
+		nettest.IP(t, append([]string{"-n", p.NS}, c...)...)
 	}
 }
 
-// kill ends wireguard-go as a crash would (SIGKILL); its TUN device goes
+// Kill ends wireguard-go as a crash would (SIGKILL); its TUN device goes
 // with it.
-func (p *wgPeer) kill() {
+func (p *Peer) Kill() {
 	if p.cmd == nil {
 		return
 	}
@@ -117,22 +119,22 @@ func (p *wgPeer) kill() {
 	p.cmd.Wait()
 	p.cmd = nil
 	// A killed wireguard-go leaves its UAPI socket behind.
-	os.Remove("/var/run/wireguard/" + p.ifname + ".sock")
+	os.Remove("/var/run/wireguard/" + p.Ifname + ".sock")
 	// The device disappears once the process's file is closed.
 	for range 100 {
-		if _, err := nettest.IPErr("-n", p.ns, "link", "show", p.ifname); err != nil {
+		if _, err := nettest.IPErr("-n", p.NS, "link", "show", p.Ifname); err != nil {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// handshake waits until the peer has completed a handshake after since,
+// Handshake waits until the peer has completed a handshake after since,
 // and returns when.
-func (p *wgPeer) handshake(since time.Time, timeout time.Duration) (time.Time, bool) {
+func (p *Peer) Handshake(since time.Time, timeout time.Duration) (time.Time, bool) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		out, err := exec.Command("ip", "netns", "exec", p.ns, "wg", "show", p.ifname, "latest-handshakes").CombinedOutput()
+		out, err := exec.Command("ip", "netns", "exec", p.NS, "wg", "show", p.Ifname, "latest-handshakes").CombinedOutput()
 		if err == nil {
 			for line := range strings.Lines(string(out)) {
 				f := strings.Fields(line)
@@ -150,10 +152,10 @@ func (p *wgPeer) handshake(since time.Time, timeout time.Duration) (time.Time, b
 	return time.Time{}, false
 }
 
-// wgShow is the peer's `wg show` output, for logs.
-func (p *wgPeer) wgShow() string {
+// WGShow is the peer's `wg show` output, for logs.
+func (p *Peer) WGShow() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, "ip", "netns", "exec", p.ns, "wg", "show", p.ifname).CombinedOutput()
+	out, _ := exec.CommandContext(ctx, "ip", "netns", "exec", p.NS, "wg", "show", p.Ifname).CombinedOutput()
 	return string(out)
 }

@@ -1,4 +1,4 @@
-package ipsecgw_test
+package wireguard
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/nfvkit/nfvkit/internal/nettest"
 	"github.com/nfvkit/nfvkit/internal/testenv"
+	"github.com/nfvkit/nfvkit/internal/wgtest"
 	"github.com/nfvkit/nfvkit/pkg/config"
 )
 
@@ -24,20 +25,18 @@ import (
 // the namespace's kernel forwarding) as the gateway. Transfers alternate
 // between the two so that both see the same machine. It reports each
 // side's Gbit/s and their ratio (gateway over wireguard-go: the target is
-// at least 1). Root only; run it with
-//
-//	go test -run '^$' -bench WireGuardTCP -benchtime 3x ./appliances/ipsec-gw/
+// at least 1). Root only.
 func BenchmarkWireGuardTCP(b *testing.B) {
 	testenv.NeedCommand(b, "iperf3", "iperf3")
-	ours := benchSites(b, false)
-	theirs := benchSites(b, true)
+	ours := sites(b, false)
+	theirs := sites(b, true)
 	var oursUp, oursDown, theirsUp, theirsDown float64
 	b.ResetTimer()
 	for range b.N {
-		oursUp += iperf(b, ours.nsA, ours.nsB, "10.2.0.10")
-		theirsUp += iperf(b, theirs.nsA, theirs.nsB, "10.2.0.10")
-		oursDown += iperf(b, ours.nsB, ours.nsA, "10.1.0.10")
-		theirsDown += iperf(b, theirs.nsB, theirs.nsA, "10.1.0.10")
+		oursUp += iperf(b, ours.NsA, ours.NsB, "10.2.0.10")
+		theirsUp += iperf(b, theirs.NsA, theirs.NsB, "10.2.0.10")
+		oursDown += iperf(b, ours.NsB, ours.NsA, "10.1.0.10")
+		theirsDown += iperf(b, theirs.NsB, theirs.NsA, "10.1.0.10")
 	}
 	b.StopTimer()
 	n := float64(b.N)
@@ -53,6 +52,7 @@ func BenchmarkWireGuardTCP(b *testing.B) {
 // namespace to (started on first use, stopped when the benchmark ends),
 // and returns the bits per second received.
 func iperf(b *testing.B, from, to, addr string) float64 {
+	b.Helper()
 	if !iperfServers[to] {
 		srv := exec.Command("ip", "netns", "exec", to, "iperf3", "-s", "-p", "5201")
 		if err := srv.Start(); err != nil {
@@ -91,53 +91,43 @@ func iperf(b *testing.B, from, to, addr string) float64 {
 // iperfServers are the namespaces with an iperf3 server running.
 var iperfServers = map[string]bool{}
 
-// benchSites is the interop topology with our gateway, or with wireguard-go
-// in the gateway's place (wggo).
-func benchSites(b *testing.B, wggo bool) *wgTopology {
-	top := newSites(b, false)
-	nsG := nettest.Netns(b, "wgG")
-	hostA, gLAN, gWAN, pWAN := ifName("a"), ifName("gl"), ifName("gw"), ifName("pw")
-	nettest.Veth(b, top.nsA, hostA, nsG, gLAN)
-	nettest.Veth(b, nsG, gWAN, top.nsP, pWAN)
-	nettest.NoTxOffloads(b, top.nsA, hostA)
-	nettest.NoTxOffloads(b, top.nsP, pWAN)
-	top.addressHosts(b, hostA, pWAN)
+// sites is wgtest's interop topology with our gateway in namespace G, or
+// with wireguard-go there in its place (wggo), the tunnel up and carrying
+// ping.
+func sites(b *testing.B, wggo bool) *wgtest.Topology {
+	b.Helper()
+	top := wgtest.NewSites(b, false)
+	nsG, gLAN, gWAN, _ := top.HostLinks(b)
 	if !wggo {
-		p, err := config.Load(top.policy(b, b.TempDir(), "afpacket:"+gLAN, "afpacket:"+gWAN))
+		p, err := config.Load(top.Policy(b, b.TempDir(), "afpacket:"+gLAN, "afpacket:"+gWAN))
 		if err != nil {
 			b.Fatal(err)
 		}
-		runGateway(b, nsG, p)
+		wgtest.RunGateway(b, nsG, p)
 	} else {
 		nettest.IP(b, "-n", nsG, "addr", "add", "10.1.0.1/24", "dev", gLAN)
 		nettest.IP(b, "-n", nsG, "addr", "add", "192.0.2.1/24", "dev", gWAN)
 		nettest.Sysctl(b, nsG, "net/ipv4/ip_forward", "1")
 		pskFile := filepath.Join(b.TempDir(), "psk")
-		if err := os.WriteFile(pskFile, []byte(top.psk+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(pskFile, []byte(top.PSK+"\n"), 0o600); err != nil {
 			b.Fatal(err)
 		}
-		gw := &wgPeer{t: b, ns: nsG, ifname: ifName("wg"), key: top.gwKey, port: 51820,
-			wgArgs: []string{"peer", top.peer.key.pub, "preshared-key", pskFile, "endpoint", "192.0.2.2:51821",
+		wg := wgtest.IfName("wg")
+		gw := &wgtest.Peer{T: b, NS: nsG, Ifname: wg, Key: top.GwKey, Port: 51820,
+			WGArgs: []string{"peer", top.Peer.Key.Pub, "preshared-key", pskFile, "endpoint", "192.0.2.2:51821",
 				"allowed-ips", "10.8.0.2/32,10.2.0.0/24", "persistent-keepalive", "5"},
-			ipCmds: [][]string{
-				{"addr", "add", "10.8.0.1/24", "dev", ""},
-				{"link", "set", "", "up"},
-				{"route", "add", "10.2.0.0/24", "dev", ""},
+			IPCmds: [][]string{
+				{"addr", "add", "10.8.0.1/24", "dev", wg},
+				{"link", "set", wg, "up"},
+				{"route", "add", "10.2.0.0/24", "dev", wg},
 			}}
-		for _, c := range gw.ipCmds {
-			for i := range c {
-				if c[i] == "" {
-					c[i] = gw.ifname
-				}
-			}
-		}
-		gw.start()
-		b.Cleanup(gw.kill)
+		gw.Start()
+		b.Cleanup(gw.Kill)
 	}
-	top.peer.start()
-	if _, ok := top.peer.handshake(time.Now().Add(-time.Minute), 15*time.Second); !ok {
-		b.Fatalf("no handshake:\n%s", top.peer.wgShow())
+	top.Peer.Start()
+	if _, ok := top.Peer.Handshake(time.Now().Add(-time.Minute), 15*time.Second); !ok {
+		b.Fatalf("no handshake:\n%s", top.Peer.WGShow())
 	}
-	nettest.Ping(b, top.nsA, netip.MustParseAddr("10.2.0.10"), 2)
+	nettest.Ping(b, top.NsA, netip.MustParseAddr("10.2.0.10"), 2)
 	return top
 }

@@ -1,0 +1,122 @@
+package wgtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/nfvkit/nfvkit/appliances/ipsec-gw" // the ipsec-gw stage RunGateway runs
+	"github.com/nfvkit/nfvkit/internal/nettest"
+	"github.com/nfvkit/nfvkit/pkg/config"
+	"github.com/nfvkit/nfvkit/pkg/dataplane"
+	"github.com/nfvkit/nfvkit/pkg/runner"
+)
+
+// logBuffer collects a gateway's log.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// testLog is the gateway's log, at debug level (wireguard-go's verbose
+// lines included): kept in buf, and copied to stderr with NFV_TEST_LOG=1.
+func testLog(buf *logBuffer) *slog.Logger {
+	var w io.Writer = buf
+	if os.Getenv("NFV_TEST_LOG") == "1" {
+		w = io.MultiWriter(buf, os.Stderr)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// CheckNoSecrets fails t if log shows any of the secrets, as given
+// (base64) or in hex.
+func CheckNoSecrets(t testing.TB, log string, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		forms := []string{s}
+		if raw, err := base64.StdEncoding.DecodeString(s); err == nil {
+			forms = append(forms, hex.EncodeToString(raw))
+		}
+		for _, f := range forms {
+			if strings.Contains(log, f) {
+				t.Errorf("the gateway's log shows a secret")
+			}
+		}
+	}
+}
+
+// RunGateway runs policy p as nfv run does, in namespace ns, until the
+// returned stop is called (or the test ends); stop checks it ended cleanly
+// with every frame back in the pool, and logs its drops.
+//
+// The log is kept at debug level and checked for secrets: stop fails the
+// test if it shows any of them.
+func RunGateway(t testing.TB, ns string, p *config.Policy, secrets ...string) (stop func()) {
+	t.Helper()
+	logs := new(logBuffer)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	var stats *dataplane.Stats
+	go func() {
+		done <- nettest.Do(ns, func() error {
+			return runner.Run(ctx, p, runner.Options{
+				Log:   testLog(logs),
+				Ready: func() { close(ready) },
+				Stats: func(s *dataplane.Stats) { stats = s },
+			})
+		})
+	}()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gateway: %v", err)
+			}
+			for _, d := range stats.Drops() {
+				t.Logf("gateway dropped %d: %s", d.Count, d.Name)
+			}
+			CheckNoSecrets(t, logs.String(), secrets)
+			if t.Failed() {
+				t.Logf("gateway log:\n%s", logs)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("gateway did not stop within 20s")
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("gateway: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway not ready within 20s")
+	}
+	return stop
+}
