@@ -2,10 +2,16 @@
 //
 // An image is a directory of three files: vmlinuz (the kernel), initrd (a
 // gzip-compressed cpio archive holding /init, the policy and the kernel
-// modules the appliance needs) and manifest.json (what went in, sizes,
-// hashes and how to boot it). Build makes one from a policy; the same
-// inputs (policy, secrets it references, kernel package, nfvkit source, Go
+// modules the appliance needs, if any) and manifest.json (what went in,
+// sizes, hashes and how to boot it). Build makes one from a policy; the
+// same inputs (policy, secrets it references, kernel, nfvkit source, Go
 // toolchain) give the same bytes. Boot (package qemu) runs one.
+//
+// The kernel is, by default, the appliance's own minimal kernel (package
+// kernel: tinyconfig plus what the appliance needs, everything built in,
+// built once per machine from Debian's linux-source and cached), so the
+// initrd carries no modules; Debian's cloud kernel (--kernel=debian) is
+// the other choice, with the modules it needs loaded by /init.
 //
 // /init is the appliance's own program (cmd/router, cmd/firewall,
 // cmd/ipsec-gw), built static, with package initsys as its main: see there
@@ -61,16 +67,23 @@ const (
 )
 
 // Cmdline is the kernel command line images boot with: the serial console,
-// no kernel chatter on it (warnings still show), and a reboot (which
-// QEMU's -no-reboot turns into an exit) rather than a hang on a panic.
-const Cmdline = "console=ttyS0 quiet panic=-1 8250.nr_uarts=1"
+// no kernel chatter on it (warnings still show), a reboot (which QEMU's
+// -no-reboot turns into an exit) rather than a hang on a panic, and memory
+// overcommit always allowed: a Go 1.26 binary that links crypto has a
+// 32 MiB .bss (crypto/internal/fips140/drbg's scratch buffer, untouched
+// outside FIPS mode), which the kernel's default heuristic refuses to map
+// in a guest with less RAM than that, so /init would fail to start.
+const Cmdline = "console=ttyS0 quiet panic=-1 8250.nr_uarts=1 sysctl.vm.overcommit_memory=1"
 
-// DefaultMemoryMiB is the guest RAM an image boots with unless told
-// otherwise; MinMemoryMiB is the least it was seen to boot and forward
-// with (Debian's cloud kernel unpacks ~51 MiB at a 16 MiB load address).
+// Guest RAM. DefaultMemoryMiB is what an image with the minimal kernel
+// boots with unless told otherwise, MinMemoryMiB the least it was seen to
+// boot and forward with. Debian's cloud kernel needs far more (it unpacks
+// ~51 MiB at a 16 MiB load address): DebianMemoryMiB, and DebianMinMemoryMiB.
 const (
-	DefaultMemoryMiB = 128
-	MinMemoryMiB     = 80
+	DefaultMemoryMiB   = 32
+	MinMemoryMiB       = 22
+	DebianMemoryMiB    = 128
+	DebianMinMemoryMiB = 76
 )
 
 // mains are the packages that build each appliance's /init.
@@ -83,13 +96,14 @@ var mains = map[config.Appliance]string{
 // nicModules are the modules every appliance needs: virtio NICs (on PCI
 // for q35 and pc, on virtio-mmio for microvm), AF_PACKET to reach them,
 // and the ACPI power button (and evdev to read it) for a clean shutdown.
+// The minimal kernel has them all built in (images/kernel/configs).
 var nicModules = []kernel.Need{
-	{Name: "virtio_net"},
-	{Name: "virtio_pci"},
-	{Name: "virtio_mmio", Optional: true},
-	{Name: "af_packet"},
-	{Name: "button", Optional: true},
-	{Name: "evdev", Optional: true},
+	{Name: "virtio_net", Config: "CONFIG_VIRTIO_NET"},
+	{Name: "virtio_pci", Config: "CONFIG_VIRTIO_PCI"},
+	{Name: "virtio_mmio", Config: "CONFIG_VIRTIO_MMIO", Optional: true},
+	{Name: "af_packet", Config: "CONFIG_PACKET"},
+	{Name: "button", Config: "CONFIG_ACPI_BUTTON", Optional: true},
+	{Name: "evdev", Config: "CONFIG_INPUT_EVDEV", Optional: true},
 }
 
 // modulesFor lists what an appliance needs from the kernel. The ipsec-gw
@@ -110,11 +124,13 @@ type Options struct {
 	// (default: found from the working directory, then from the running
 	// program's location).
 	Src string
-	// Kernel is a directory holding an unpacked kernel (boot/vmlinuz-*,
-	// lib/modules/*), or the Debian package to fetch it from (default
-	// kernel.DefaultPackage).
+	// Kernel is KernelMinimal (the default: the appliance's own kernel,
+	// built once and cached), KernelDebian (Debian's cloud kernel,
+	// kernel.DefaultPackage), another Debian linux-image package to fetch,
+	// or a directory holding an unpacked kernel (boot/vmlinuz-*,
+	// lib/modules/*).
 	Kernel string
-	// CacheDir is where fetched kernels are kept (default
+	// CacheDir is where built and fetched kernels are kept (default
 	// kernel.DefaultCacheDir()).
 	CacheDir string
 	// Go is the go command (default "go").
@@ -150,12 +166,16 @@ type PolicyInfo struct {
 	Path   string `json:"path"` // inside the image
 }
 
-// KernelInfo says which kernel an image boots.
+// KernelInfo says which kernel an image boots: a Debian linux-image
+// package, or a minimal kernel built from a linux-source package with the
+// Config fragments (its final .config hashing to ConfigSHA256).
 type KernelInfo struct {
-	Package   string `json:"package,omitempty"`
-	Version   string `json:"version,omitempty"`
-	Release   string `json:"release"`
-	DebSHA256 string `json:"deb_sha256,omitempty"`
+	Package      string   `json:"package,omitempty"`
+	Version      string   `json:"version,omitempty"`
+	Release      string   `json:"release"`
+	DebSHA256    string   `json:"deb_sha256,omitempty"`
+	Config       []string `json:"config,omitempty"`
+	ConfigSHA256 string   `json:"config_sha256,omitempty"`
 }
 
 // InitInfo describes /init.
@@ -221,7 +241,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		}
 	}
 
-	k, err := openKernel(ctx, o)
+	k, err := openKernel(ctx, o, p.Appliance)
 	if err != nil {
 		return nil, err
 	}
@@ -255,8 +275,9 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	m := &Manifest{
 		Appliance: p.Appliance,
 		Policy:    PolicyInfo{File: filepath.Base(o.Policy), SHA256: sha(policyBytes), Path: initsys.PolicyPath},
-		Kernel:    KernelInfo{Package: k.Package, Version: k.Version, Release: k.Release, DebSHA256: k.DebSHA256},
-		Init:      InitInfo{Package: path.Join(Module, strings.TrimPrefix(mainPkg, "./")), Bytes: int64(len(initBin)), Go: goVersion},
+		Kernel: KernelInfo{Package: k.Package, Version: k.Version, Release: k.Release, DebSHA256: k.DebSHA256,
+			Config: k.Fragments, ConfigSHA256: k.ConfigSHA256},
+		Init: InitInfo{Package: path.Join(Module, strings.TrimPrefix(mainPkg, "./")), Bytes: int64(len(initBin)), Go: goVersion},
 		Files: []FileInfo{
 			{Name: KernelFile, Bytes: int64(len(vmlinuz)), SHA256: sha(vmlinuz)},
 			{Name: InitrdFile, Bytes: int64(len(initrd)), SHA256: sha(initrd)},
@@ -270,9 +291,13 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	for _, s := range secrets {
 		m.Secrets = append(m.Secrets, s.ref)
 	}
-	m.Boot = BootInfo{Cmdline: Cmdline, MemoryMiB: DefaultMemoryMiB, Machine: qemu.MachineQ35}
+	memory := DefaultMemoryMiB
+	if len(k.Fragments) == 0 {
+		memory = DebianMemoryMiB // not ours: a general-purpose kernel
+	}
+	m.Boot = BootInfo{Cmdline: Cmdline, MemoryMiB: memory, Machine: qemu.MachineQ35}
 	example := qemu.Config{
-		Kernel: KernelFile, Initrd: InitrdFile, Cmdline: Cmdline, MemoryMiB: DefaultMemoryMiB,
+		Kernel: KernelFile, Initrd: InitrdFile, Cmdline: Cmdline, MemoryMiB: memory,
 		Machine: qemu.MachineQ35, Accel: qemu.AccelTCG, Seed: m.Policy.SHA256,
 	}
 	for i := range nics {
@@ -444,12 +469,23 @@ func policySecrets(p *config.Policy) ([]secretFile, error) {
 	return out, nil
 }
 
-// openKernel opens o.Kernel as a directory, or fetches it as a package.
-func openKernel(ctx context.Context, o Options) (*kernel.Kernel, error) {
-	if o.Kernel != "" {
-		if st, err := os.Stat(o.Kernel); err == nil && st.IsDir() {
-			return kernel.Open(o.Kernel)
-		}
+// Kernel choices (Options.Kernel) besides a package name or a directory.
+const (
+	KernelMinimal = kernel.Minimal
+	KernelDebian  = "debian"
+)
+
+// openKernel builds the minimal kernel, opens o.Kernel as a directory, or
+// fetches it as a package.
+func openKernel(ctx context.Context, o Options, appliance config.Appliance) (*kernel.Kernel, error) {
+	switch o.Kernel {
+	case "", KernelMinimal:
+		return kernel.BuildMinimal(ctx, kernel.MinimalOptions{Appliance: string(appliance), CacheDir: o.CacheDir, Log: o.Log})
+	case KernelDebian:
+		o.Kernel = kernel.DefaultPackage
+	}
+	if st, err := os.Stat(o.Kernel); err == nil && st.IsDir() {
+		return kernel.Open(o.Kernel)
 	}
 	return kernel.Fetch(ctx, kernel.Options{Package: o.Kernel, CacheDir: o.CacheDir, Log: o.Log})
 }
@@ -469,8 +505,11 @@ func compile(ctx context.Context, goCmd, src, pkg string) ([]byte, string, error
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "init")
+	// nfv_noafxdp: an image's ports are its virtio NICs over AF_PACKET, so
+	// the AF_XDP backend (and cilium/ebpf with it: 1.3 MiB of /init, held
+	// in the guest's RAM) stays out.
 	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", out, "-trimpath", "-buildvcs=false",
-		"-ldflags=-s -w -buildid=", pkg)
+		"-tags=nfv_noafxdp", "-ldflags=-s -w -buildid=", pkg)
 	cmd.Dir = src
 	// Everything that changes the bytes is fixed here, not taken from
 	// the caller's environment.

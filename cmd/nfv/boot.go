@@ -46,7 +46,8 @@ func bootMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var nicSpecs nicFlags
 	fs.Var(&nicSpecs, "nic", "a NIC of the image, in order (repeat; see above)")
-	memory := fs.String("memory", "", "guest RAM in MiB (or with a unit: 96M, 1G); default the image's ("+strconv.Itoa(images.DefaultMemoryMiB)+")")
+	memory := fs.String("memory", "", "guest RAM in MiB (or with a unit: 96M, 1G); default the image's manifest's ("+
+		strconv.Itoa(images.DefaultMemoryMiB)+" with the minimal kernel, "+strconv.Itoa(images.DebianMemoryMiB)+" with Debian's)")
 	cpus := fs.Int("cpus", 1, "virtual CPUs")
 	machine := fs.String("machine", qemu.MachineQ35, "QEMU machine: q35, pc or microvm")
 	accel := fs.String("accel", "auto", "auto (KVM when it can run guests here, else TCG), kvm or tcg")

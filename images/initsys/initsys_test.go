@@ -12,7 +12,7 @@ func TestResolveVirtio(t *testing.T) {
 	nics := []string{"eth0", "eth1"}
 	spec, _ := config.ParsePortSpec("virtio:1")
 	got, err := ResolveVirtio(spec, nics)
-	if err != nil || got.String() != "afpacket:eth1" {
+	if err != nil || got.String() != "nic:eth1" {
 		t.Errorf("virtio:1 -> %s, %v", got, err)
 	}
 	spec, _ = config.ParsePortSpec("virtio:2")
@@ -42,5 +42,24 @@ func TestBusOrder(t *testing.T) {
 	sort.Slice(got, func(i, j int) bool { return busKey(got[i]) < busKey(got[j]) })
 	if !slices.Equal(got, want) {
 		t.Errorf("order:\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestSizeFor: the pool and the rings shrink with the guest's memory, down
+// to a floor, and are the runner's defaults where memory allows.
+func TestSizeFor(t *testing.T) {
+	for _, c := range []struct {
+		availKiB           int64
+		frames, ringBlocks int
+	}{
+		{1 << 20, 4096, 32},  // 1 GiB: the defaults
+		{64 << 10, 4096, 32}, // 64 MiB
+		{8 << 10, 1024, 8},   // a 24 MiB guest
+		{2 << 10, 512, 4},    // the floor
+	} {
+		got := sizeFor(c.availKiB)
+		if got.frames != c.frames || got.ringBlocks != c.ringBlocks {
+			t.Errorf("sizeFor(%d KiB) = %+v, want frames %d, ring blocks %d", c.availKiB, got, c.frames, c.ringBlocks)
+		}
 	}
 }

@@ -137,16 +137,37 @@ func console() *os.File {
 	return os.Stderr
 }
 
-// powerOff syncs and powers the machine off; it never returns.
+// powerOff syncs and powers the machine off; it never returns. A machine
+// without ACPI (Firecracker, a microvm with acpi=off) has no way to power
+// off: there the kernel would return from the power-off call and PID 1
+// exit, a panic. It is reset instead, by a triple fault, which every VMM
+// sees (the kernel's other ways, the keyboard controller and the BIOS,
+// may find nothing there or restart the guest in place): that ends the VM
+// where the VMM runs it without reboots (QEMU -no-reboot; Firecracker).
 func powerOff(log *slog.Logger) {
-	log.Info("powering off")
 	unix.Sync()
-	err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	cmd, how := unix.LINUX_REBOOT_CMD_POWER_OFF, "powering off"
+	if noACPI() {
+		os.WriteFile("/sys/kernel/reboot/type", []byte("triple"), 0)
+		cmd, how = unix.LINUX_REBOOT_CMD_RESTART, "powering off (no ACPI here: by a reset, which ends the VM)"
+	}
+	log.Info(how)
+	err := unix.Reboot(cmd)
 	log.Error("power off failed; halting", "err", err)
 	unix.Reboot(unix.LINUX_REBOOT_CMD_HALT)
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// noACPI reports whether the machine surely has no ACPI: sysfs is mounted
+// and has no firmware/acpi.
+func noACPI() bool {
+	if _, err := os.Stat("/sys/kernel"); err != nil {
+		return false
+	}
+	_, err := os.Stat("/sys/firmware/acpi")
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // ready mounts the file systems, loads the modules and brings the NICs up;
@@ -197,7 +218,9 @@ func ready(appliance config.Appliance, log *slog.Logger) ([]string, error) {
 	if len(nics) < want {
 		return nil, fmt.Errorf("the policy uses %d virtio NICs and the machine has %d (%s)", want, len(nics), strings.Join(nics, " "))
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	// Any socket carries the interface ioctls; AF_UNIX is there in every
+	// kernel an image boots (the minimal one has no IPv4 stack).
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}

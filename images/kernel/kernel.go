@@ -1,14 +1,3 @@
-// Package kernel finds the Linux kernel an image boots: Debian's cloud
-// kernel, fetched with apt and unpacked into a cache, or a kernel tree
-// unpacked by hand. It also works out which modules an image must carry:
-// the closure of a few root modules over their dependencies, in the order
-// they must be loaded.
-//
-// Fetching runs apt-cache (to learn which linux-image package the
-// linux-image-cloud-amd64 metapackage points at today), apt-get download
-// (which checks the package against the archive's signed indexes) and
-// dpkg-deb -x. Nothing is installed on the host. The cache holds one
-// directory per package and version, written whole or not at all.
 package kernel
 
 import (
@@ -47,6 +36,10 @@ type Kernel struct {
 	ModulesDir string
 	// DebSHA256 is the hash of the package file, when it was fetched.
 	DebSHA256 string
+	// Fragments names the fragments a minimal kernel was configured with
+	// (base, router), and ConfigSHA256 is the hash of its final .config.
+	Fragments    []string
+	ConfigSHA256 string
 }
 
 // Options tune Fetch.
@@ -251,6 +244,10 @@ func Open(dir string) (*Kernel, error) {
 				k.Version = v
 			case "deb-sha256":
 				k.DebSHA256 = v
+			case "config":
+				k.Fragments = strings.Split(v, ",")
+			case "config-sha256":
+				k.ConfigSHA256 = v
 			}
 		}
 	}

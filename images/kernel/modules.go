@@ -27,6 +27,10 @@ type Module struct {
 // Need is a module an image asks for.
 type Need struct {
 	Name string
+	// Config is the option that builds it (CONFIG_VIRTIO_NET): a kernel
+	// whose configuration has it =y has it built in, even with no
+	// modules.builtin to say so (a kernel without module support).
+	Config string
 	// Optional modules that the kernel has neither built in nor as a
 	// module are left out; a required one missing is an error.
 	Optional bool
@@ -40,6 +44,12 @@ type Need struct {
 // files, before its postinst runs depmod).
 func (k *Kernel) Modules(needs []Need) (mods []Module, missing []string, err error) {
 	builtin := k.builtin()
+	config := k.Config()
+	for _, n := range needs {
+		if n.Config != "" && config[n.Config] == "y" {
+			builtin[modName(n.Name)] = true
+		}
+	}
 	var idx map[string]*Module
 	if k.ModulesDir != "" {
 		if idx, err = k.index(); err != nil {
