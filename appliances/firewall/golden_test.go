@@ -1,14 +1,11 @@
 package firewall
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,8 +14,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
+	"github.com/nfvkit/nfvkit/internal/goldentest"
 	"github.com/nfvkit/nfvkit/pkg/appliance"
 	"github.com/nfvkit/nfvkit/pkg/config"
 	"github.com/nfvkit/nfvkit/pkg/dataplane/packet"
@@ -86,73 +83,32 @@ func (g golden) run(t *testing.T) {
 
 func writeCapture(t *testing.T, path string, frames []frame) {
 	t.Helper()
-	var b bytes.Buffer
-	w := pcapgo.NewWriterNanos(&b)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range frames {
-		ci := gopacket.CaptureInfo{Timestamp: f.t, CaptureLength: len(f.data), Length: len(f.data)}
-		if err := w.WritePacket(ci, f.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	goldentest.WriteCapture(t, path, toGolden(frames))
 }
 
 func readCapture(t *testing.T, path string) []frame {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 	var out []frame
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, frame{ci.Timestamp, data})
+	for _, f := range goldentest.ReadCapture(t, path) {
+		out = append(out, frame{f.T, f.Data})
 	}
+	return out
 }
 
 func compareFrames(t *testing.T, iface string, got, want []frame) {
 	t.Helper()
-	for i := range max(len(got), len(want)) {
-		switch {
-		case i >= len(got):
-			t.Errorf("%s: frame %d missing, want at %v:\n%s", iface, i, want[i].t.Sub(t0), describe(want[i].data))
-		case i >= len(want):
-			t.Errorf("%s: extra frame %d at %v:\n%s", iface, i, got[i].t.Sub(t0), describe(got[i].data))
-		case !got[i].t.Equal(want[i].t) || !bytes.Equal(got[i].data, want[i].data):
-			t.Errorf("%s: frame %d differs\n got at %v: %x\n%s\nwant at %v: %x\n%s", iface, i,
-				got[i].t.Sub(t0), got[i].data, describe(got[i].data), want[i].t.Sub(t0), want[i].data, describe(want[i].data))
-		}
-	}
+	goldentest.CompareFrames(t, iface, toGolden(got), toGolden(want), t0)
 }
 
-func describe(b []byte) string {
-	p := gopacket.NewPacket(b, layers.LayerTypeEthernet, gopacket.Default)
-	var sb strings.Builder
-	for _, l := range p.Layers() {
-		s := gopacket.LayerString(l)
-		if len(s) > 300 {
-			s = s[:300] + "..."
-		}
-		fmt.Fprintf(&sb, "  %s\n", s)
+func toGolden(fs []frame) []goldentest.Frame {
+	out := make([]goldentest.Frame, len(fs))
+	for i, f := range fs {
+		out[i] = goldentest.Frame{T: f.t, Data: f.data}
 	}
-	return sb.String()
+	return out
 }
+
+func describe(b []byte) string { return goldentest.Describe(b) }
 
 // ---- frame builders (gopacket) ----
 
