@@ -266,6 +266,7 @@ func (c *checker) defaults() {
 		}
 		k.Lifetime = cmp.Or(k.Lifetime, DefaultIKELifetime)
 		k.Rekey = cmp.Or(k.Rekey, k.Lifetime/10*9)
+		k.Start = cmp.Or(k.Start, StartTrap)
 		for j := range k.Children {
 			ch := &k.Children[j]
 			if ch.Name == "" {

@@ -174,6 +174,7 @@ type IKEConn struct {
 	Lifetime  time.Duration `yaml:"lifetime,omitempty" doc:"Hard lifetime of the IKE SA; default 4h."`
 	Rekey     time.Duration `yaml:"rekey,omitempty" doc:"When to rekey the IKE SA, before lifetime; default 90% of lifetime."`
 	DPD       time.Duration `yaml:"dpd,omitempty" doc:"Dead peer detection interval; unset: off."`
+	Start     IKEStart      `yaml:"start,omitempty" doc:"When to bring the connection up: trap (default: when traffic for a child arrives), start (at once, and again whenever it goes down) or none (only answer the peer)."`
 	Children  []Child       `yaml:"children" nfv:"nonempty" doc:"Child SAs: which traffic goes through the tunnel."`
 	Pos       Pos           `yaml:"-"`
 }

@@ -753,6 +753,22 @@ func (e *Encap) decodeText(s string) error { return decodeEnum(e, s, "encapsulat
 func (Encap) expected() string             { return orList(encaps) }
 func (Encap) jsonSchema() obj              { return enumSchema(encaps) }
 
+// IKEStart says when an IKE connection is initiated.
+type IKEStart string
+
+// The start actions.
+const (
+	StartTrap IKEStart = "trap" // when traffic for one of its children arrives
+	StartNow  IKEStart = "start"
+	StartNone IKEStart = "none" // never: the peer initiates
+)
+
+var ikeStarts = []IKEStart{StartTrap, StartNow, StartNone}
+
+func (s *IKEStart) decodeText(v string) error { return decodeEnum(s, v, "start action", ikeStarts) }
+func (IKEStart) expected() string             { return orList(ikeStarts) }
+func (IKEStart) jsonSchema() obj              { return enumSchema(ikeStarts) }
+
 // Zones is the firewall's zones in the order written; YAML writes them as a
 // mapping from zone name to interface names.
 type Zones []Zone
