@@ -1,7 +1,6 @@
 package wireguard
 
 import (
-	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -19,7 +18,6 @@ const (
 	udpLen  = 8
 	ipv4Len = 20
 	ipv6Len = 40
-	ttl     = 64
 )
 
 // Bind is a tunnel's outer side as wireguard-go's conn.Bind: the datagrams
@@ -150,7 +148,7 @@ func (b *Bind) receive(done chan struct{}, packets [][]byte, sizes []int, eps []
 		}
 		k := 0
 		for i := range b.rx[:n] {
-			src, dst, payload, ok := parseUDP(b.rx[i].Data())
+			peer, ours, payload, ok := packet.ParseDatagram(b.rx[i].Data())
 			switch {
 			case !ok:
 				b.stats.Drop(ReasonMalformed)
@@ -160,7 +158,7 @@ func (b *Bind) receive(done chan struct{}, packets [][]byte, sizes []int, eps []
 				continue
 			}
 			sizes[k] = copy(packets[k], payload)
-			eps[k] = b.endpoint(src, dst)
+			eps[k] = b.endpoint(peer, ours.Addr())
 			k++
 		}
 		b.rxFree.Pkts = b.rx[:n]
@@ -190,39 +188,6 @@ func (b *Bind) endpoint(peer netip.AddrPort, src netip.Addr) *Endpoint {
 	b.eps[k] = e
 	b.last = e
 	return e
-}
-
-// parseUDP reads the addresses and payload of an IPv4 or IPv6 packet
-// carrying UDP (the gateway checked that much when it intercepted it).
-func parseUDP(d []byte) (peer netip.AddrPort, ours netip.Addr, payload []byte, ok bool) {
-	var u []byte
-	switch {
-	case len(d) >= ipv4Len && d[0]>>4 == 4:
-		hl := int(d[0]&0xf) * 4
-		tl := int(binary.BigEndian.Uint16(d[2:]))
-		if hl < ipv4Len || tl < hl+udpLen || tl > len(d) {
-			return
-		}
-		peer = netip.AddrPortFrom(netip.AddrFrom4([4]byte(d[12:16])), 0)
-		ours = netip.AddrFrom4([4]byte(d[16:20]))
-		u = d[hl:tl]
-	case len(d) >= ipv6Len+udpLen && d[0]>>4 == 6:
-		pl := int(binary.BigEndian.Uint16(d[4:]))
-		if pl < udpLen || ipv6Len+pl > len(d) {
-			return
-		}
-		peer = netip.AddrPortFrom(netip.AddrFrom16([16]byte(d[8:24])), 0)
-		ours = netip.AddrFrom16([16]byte(d[24:40]))
-		u = d[ipv6Len : ipv6Len+pl]
-	default:
-		return
-	}
-	ul := int(binary.BigEndian.Uint16(u[4:]))
-	if ul < udpLen || ul > len(u) {
-		return
-	}
-	peer = netip.AddrPortFrom(peer.Addr(), binary.BigEndian.Uint16(u[0:]))
-	return peer, ours, u[udpLen:ul], true
 }
 
 var errNoSource = errors.New("no route or no address towards the endpoint")
@@ -279,48 +244,16 @@ func (b *Bind) Send(bufs [][]byte, ep conn.Endpoint) error {
 // fill writes IP, UDP and msg into the empty frame p. It reports false,
 // leaving p empty, when they do not fit.
 func (b *Bind) fill(p *dataplane.Packet, msg []byte, src, dst netip.Addr, sport, dport uint16) bool {
-	hl := ipv4Len
-	if !dst.Is4() {
-		hl = ipv6Len
-	}
-	ul := udpLen + len(msg)
-	if ul > 0xffff || p.Append(hl+ul) == nil {
+	hl := packet.DatagramHeaderLen(dst)
+	if udpLen+len(msg) > 0xffff || p.Append(hl+len(msg)) == nil {
 		return false
 	}
 	p.InPort = b.local
 	d := p.Data()
-	u := d[hl:]
-	binary.BigEndian.PutUint16(u[0:], sport)
-	binary.BigEndian.PutUint16(u[2:], dport)
-	binary.BigEndian.PutUint16(u[4:], uint16(ul))
-	binary.BigEndian.PutUint16(u[6:], 0)
-	copy(u[udpLen:], msg)
-	if dst.Is4() {
-		// No UDP checksum over IPv4 (RFC 768 allows it): every WireGuard
-		// message carries its own MAC, which a corrupted one fails.
-		s, t := src.As4(), dst.As4()
-		d[0], d[1] = 0x45, 0
-		binary.BigEndian.PutUint16(d[2:], uint16(hl+ul))
-		binary.BigEndian.PutUint16(d[4:], uint16(b.ipID.Add(1)))
-		binary.BigEndian.PutUint16(d[6:], 0)
-		d[8], d[9] = ttl, uint8(packet.IPProtoUDP)
-		binary.BigEndian.PutUint16(d[10:], 0)
-		copy(d[12:16], s[:])
-		copy(d[16:20], t[:])
-		binary.BigEndian.PutUint16(d[10:], ^packet.Checksum(d[:ipv4Len], 0))
-		return true
-	}
-	s, t := src.As16(), dst.As16()
-	binary.BigEndian.PutUint32(d[0:], 6<<28)
-	binary.BigEndian.PutUint16(d[4:], uint16(ul))
-	d[6], d[7] = uint8(packet.IPProtoUDP), ttl
-	copy(d[8:24], s[:])
-	copy(d[24:40], t[:])
-	c := ^packet.Checksum(u[:ul], packet.PseudoHeaderChecksum(packet.IPProtoUDP, s[:], t[:], uint16(ul)))
-	if c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(u[6:], c)
+	copy(d[hl:], msg)
+	// No UDP checksum over IPv4: every WireGuard message carries its own
+	// MAC, which a corrupted one fails.
+	packet.PutDatagram(d, netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport), uint16(b.ipID.Add(1)), false)
 	return true
 }
 
