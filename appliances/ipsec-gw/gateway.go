@@ -51,7 +51,8 @@ type Gateway struct {
 	out     *wireguard.Queue
 	tunnels []*wireguard.Tunnel // tunnel k is the router's VirtualPort(k)
 	first   int                 // VirtualPort(0)
-	esp     *staticSAs          // nil without esp: entries
+	esp     *espState           // nil without esp: or ike: entries
+	ike     ikeDaemon           // nil without ike: entries
 	spec    *config.Policy      // the policy running
 
 	// Per-burst scratch, per tunnel: packets for its device, datagrams for
@@ -73,11 +74,6 @@ var (
 func New(p *config.Policy, env *appliance.Env, o Options) (*Gateway, error) {
 	if p.Appliance != config.IPsecGW {
 		return nil, fmt.Errorf("policy is for %s, not %s", p.Appliance, config.IPsecGW)
-	}
-	if len(p.IKE) > 0 {
-		// Without IKE the traffic of its children would leave in the
-		// clear: refuse rather than run without it.
-		return nil, errors.New("ike: is not supported by this gateway yet (wireguard: and esp: are)")
 	}
 	g := &Gateway{pool: env.Pool, stats: env.Stats, log: env.Log, env: env, spec: p}
 	if g.log == nil {
@@ -109,7 +105,11 @@ func New(p *config.Policy, env *appliance.Env, o Options) (*Gateway, error) {
 		}
 		g.tunnels = append(g.tunnels, t)
 	}
-	if err := g.loadStatic(p, r.VirtualPort(len(p.WireGuard)), dataplane.MonoClock()); err != nil {
+	if err := g.loadESP(p, r.VirtualPort(len(p.WireGuard)), dataplane.MonoClock()); err != nil {
+		g.closeTunnels()
+		return nil, err
+	}
+	if err := g.startIKE(p); err != nil {
 		g.closeTunnels()
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func New(p *config.Policy, env *appliance.Env, o Options) (*Gateway, error) {
 
 // virtuals is the router's view of the policy's tunnels: one virtual
 // interface each, with the tunnel's addresses and its peers' allowed IPs;
-// then one per static ESP SA.
+// then one per static ESP SA and one per IKE child.
 func virtuals(p *config.Policy) ([]router.Virtual, error) {
 	var vs []router.Virtual
 	for _, w := range p.WireGuard {
@@ -158,7 +158,7 @@ func (g *Gateway) Process(b *dataplane.Batch) {
 	g.divert(b)
 }
 
-// Tick runs the router's timers, and the static SAs' lifetimes and NAT
+// Tick runs the router's timers, and the ESP SAs' lifetimes and NAT
 // keepalives.
 func (g *Gateway) Tick(b *dataplane.Batch) {
 	g.r.Tick(b)
@@ -240,23 +240,29 @@ func (g *Gateway) free(ps []dataplane.Packet, reason dataplane.Reason) {
 
 // Deliver takes the packets the router punted (to the gateway's own
 // addresses, or link broadcasts): UDP to a tunnel's listen port goes to
-// its device, ESP to the static SAs; the rest is dropped.
+// its device, IKE (UDP 500) to the IKE daemon, ESP and UDP 4500 to the ESP
+// path (which hands IKE on 4500 to the daemon); the rest is dropped.
 func (g *Gateway) Deliver(b *dataplane.Batch) {
 	for i := range b.Pkts {
 		p := &b.Pkts[i]
 		k, l2 := -1, 0
-		isESPPkt := false
+		isESPPkt, isIKE := false, false
 		if int(p.InPort) < g.env.Ports {
 			var port uint16
 			var udp, ok bool
 			if l2, udp, port, ok = ipOf(p.Data()); ok {
 				if udp {
 					k = g.tunnelOn(port)
+					isIKE = k < 0 && port == ikePort && g.ike != nil
 				}
-				isESPPkt = k < 0 && g.esp != nil && isESP(p.Data()[l2:])
+				isESPPkt = k < 0 && !isIKE && g.esp != nil && isESP(p.Data()[l2:])
 			}
 		}
 		switch {
+		case isIKE:
+			p.Pull(l2)
+			g.receiveIKE(p, false)
+			g.pool.Put(*p)
 		case k >= 0:
 			p.Pull(l2)
 			g.toBind[k] = append(g.toBind[k], *p)
@@ -327,6 +333,9 @@ func ipOf(d []byte) (l2 int, udp bool, port uint16, ok bool) {
 // Release stops the tunnels, then frees what the router and the outbox
 // hold; the loop calls it when it stops.
 func (g *Gateway) Release() {
+	if g.ike != nil {
+		g.ike.Close()
+	}
 	g.closeTunnels()
 	g.r.Release()
 	g.out.Close(g.pool)
@@ -347,8 +356,8 @@ func (g *Gateway) Reload(p *config.Policy) error {
 	if p.Appliance != config.IPsecGW {
 		return fmt.Errorf("policy is for %s, not %s", p.Appliance, config.IPsecGW)
 	}
-	if len(p.IKE) > 0 {
-		return errors.New("ike: is not supported by this gateway yet")
+	if !sameIKE(p.IKE, g.spec.IKE) {
+		return errors.New("the new policy changes ike: connections; restart to apply them")
 	}
 	if !sameSAs(p.ESP, g.spec.ESP) {
 		return errors.New("the new policy changes static ESP SAs; restart to apply them (their sequence numbers and replay windows would restart)")
@@ -386,6 +395,22 @@ func sameSAs(a, b []config.StaticSA) bool {
 	}
 	for i := range b {
 		b[i].Pos = config.Pos{}
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// sameIKE reports whether two ike: sections say the same, wherever they
+// are written in their files.
+func sameIKE(a, b []config.IKEConn) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	for _, cs := range [][]config.IKEConn{a, b} {
+		for i := range cs {
+			cs[i].Pos = config.Pos{}
+			cs[i].Children = slices.Clone(cs[i].Children)
+			for j := range cs[i].Children {
+				cs[i].Children[j].Pos = config.Pos{}
+			}
+		}
 	}
 	return reflect.DeepEqual(a, b)
 }
