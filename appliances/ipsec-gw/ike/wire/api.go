@@ -8,7 +8,17 @@
 // the caller can answer as RFC 7296 section 2.21 asks (INVALID_SYNTAX,
 // UNSUPPORTED_CRITICAL_PAYLOAD) or drop the message and count it.
 //
-// THIS FILE IS THE AGREED API. Implementations live beside it.
+// A message moves through the package like this. Received: DecodeHeader
+// (the SPIs and exchange, to find the IKE SA), Decode (the payloads, in
+// the clear; a protected message ends with an *Encrypted), then Open with
+// the IKE SA's inbound Crypter, which authenticates and decrypts the SK
+// payload in place and replaces it with the payloads it held. Sent:
+// Encode (IKE_SA_INIT and anything else in the clear) or Seal (everything
+// else), which returns the datagram's bytes, the IKE header first.
+//
+// Decoded payloads alias the bytes they were decoded from: nothing is
+// copied, so the caller must keep those bytes unchanged while it uses the
+// message, and copy what it keeps longer (a nonce, a KE value, a cookie).
 package wire
 
 import (
@@ -68,8 +78,8 @@ const (
 	PayloadSKF     PayloadType = 53
 )
 
-// Header is the fixed IKE header. Length is filled by Encode and checked
-// by Decode.
+// Header is the fixed IKE header. Next and Length are filled by Encode
+// and Seal, and checked by Decode.
 type Header struct {
 	SPIi, SPIr uint64
 	Next       PayloadType
@@ -128,9 +138,11 @@ const (
 const AttrKeyLength = 14
 
 // Transform is one transform of a proposal. KeyLen is the Key Length
-// attribute in bits, 0 when absent; other attributes are an error
-// (RFC 7296 section 3.3.6 lets a responder reject them: Decode returns them
-// in Unknown so the proposal can be skipped).
+// attribute in bits, 0 when absent. Any other attribute (or a Key Length
+// of 0, twice, or in TLV format) sets UnknownAttrs: the message still
+// decodes, and the proposal chooser skips the proposal (RFC 7296 section
+// 3.3.6 lets a responder reject what it does not understand). Encode
+// refuses a transform with UnknownAttrs, whose attributes were not kept.
 type Transform struct {
 	Type         TransformType
 	ID           uint16
@@ -261,8 +273,11 @@ type Selector struct {
 }
 
 // TS is a Traffic Selector payload, TSi or TSr (Responder tells which).
-// Selectors of unknown TS types are an error (INVALID_SYNTAX would be
-// wrong: RFC 7296 does not say; we refuse the message).
+// Selectors of unknown TS types are an error whose Notify is
+// TS_UNACCEPTABLE (the syntax may well be right, so INVALID_SYNTAX would
+// be wrong; RFC 7296 does not say; we refuse the message). A port range
+// is StartPort <= EndPort, or the OPAQUE range 65535..0 (RFC 4301 section
+// 4.4.1.1).
 type TS struct {
 	Responder bool
 	Selectors []Selector
@@ -278,6 +293,9 @@ type Unknown struct {
 
 // Encrypted is a decoded but not yet opened SK payload: First is the type
 // of the first inner payload; Body is IV, ciphertext and ICV.
+//
+// An SKF payload (RFC 7383 fragments, which we never offer) decodes as an
+// *Unknown; like SK, it must be the last payload.
 type Encrypted struct {
 	First PayloadType
 	Body  []byte
@@ -308,9 +326,10 @@ func (p *TS) Kind() PayloadType {
 }
 
 // Message is a decoded message: the header and its payloads in order. For
-// a protected message Payloads holds, after Open, the inner payloads (the
-// Encrypted payload itself is removed); before Open, the last payload is
-// the *Encrypted.
+// a protected message Payloads holds, after Open, the payloads in the
+// clear before the SK payload (usually none) and then the inner payloads
+// (the Encrypted payload itself is removed); before Open, the last
+// payload is the *Encrypted.
 type Message struct {
 	Header
 	Payloads []Payload
@@ -319,41 +338,23 @@ type Message struct {
 // Crypter protects SK payloads in one direction of an IKE SA: an AEAD
 // with a 12-byte nonce (salt || 8-byte explicit IV) and a 16-byte ICV.
 // IVs are a counter (unique per key, as RFC 5282 requires), starting at
-// NextIV.
+// NextIV. A Crypter is used by one goroutine at a time.
 type Crypter struct {
 	AEAD   cipher.AEAD
 	Salt   [4]byte
 	NextIV uint64
+
+	nonce [12]byte // scratch, so that no nonce escapes to the heap
 }
 
 // Errors decoding a message: each names the payload at fault. An
 // *Error's Notify says what RFC 7296 section 2.21 asks a responder to
-// answer with (0: drop silently).
+// answer with (0: drop silently), and Data the notification data to send
+// with it (for UNSUPPORTED_CRITICAL_PAYLOAD, the one-octet payload type).
 type Error struct {
 	Notify NotifyType
 	Msg    string
+	Data   []byte
 }
 
 func (e *Error) Error() string { return "ike: " + e.Msg }
-
-// The functions (implemented in codec.go and sk.go):
-//
-//	// DecodeHeader reads the fixed header of b and checks version and length.
-//	func DecodeHeader(b []byte) (Header, error)
-//	// Decode reads a whole message; a protected one ends with *Encrypted.
-//	// The returned payloads alias b.
-//	func Decode(b []byte) (*Message, error)
-//	// Open decrypts m's SK payload in place with c (b is the message's
-//	// bytes Decode read: the header and SK header are the associated
-//	// data) and replaces it with the inner payloads. An authentication
-//	// failure is an error with Notify 0 (drop silently, RFC 7296 2.21.2).
-//	func (m *Message) Open(b []byte, c *Crypter) error
-//	// Encode writes a message in the clear.
-//	func (m *Message) Encode() ([]byte, error)
-//	// Seal writes a message whose payloads travel in an SK payload.
-//	func (m *Message) Seal(c *Crypter) ([]byte, error)
-//	// Find returns the first payload of type t, or nil; Notifies of a type.
-//	func (m *Message) Find(k PayloadType) Payload
-//	func (m *Message) Notify(t NotifyType) *Notify
-//	// Body of an ID payload: what AUTH signs (RFC 7296 2.15).
-//	func (p *ID) Body() []byte
