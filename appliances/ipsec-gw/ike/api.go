@@ -3,7 +3,25 @@
 // child SAs with the peers of a policy's ike: section, and installs the
 // child SAs' keys into the ESP data path (package esp).
 //
-// THIS FILE IS THE AGREED API between the daemon and the gateway.
+// How a message moves: the gateway hands every IKE datagram (UDP 500, or
+// 4500 behind the non-ESP marker) to Daemon.Receive, which copies it into
+// a bounded queue. The daemon's goroutine takes it from there: the header
+// names the IKE SA (our SPI); a request inside the peer's window is
+// decrypted (package wire), handled and answered, the answer kept for a
+// retransmitted request; a response completes our one outstanding request
+// (window 1), and the next queued one goes out. Keys come from package
+// suite; child SAs are installed in the ESP engine in pairs, and the
+// conn's policy is pointed at the outbound one. The same goroutine reads
+// the engine's events (acquire, soft and hard expiry, a peer behind a NAT
+// that moved) and runs the timers: retransmission, rekeying, dead peer
+// detection and the expiry of half-open SAs.
+//
+// Interoperability notes (strongSwan 5.9 is the reference peer): our
+// identity is our address; proposals are chosen in our configuration's
+// order; no fragmentation, MOBIKE or reauthentication is offered; an
+// unknown IKE SPI is counted and dropped, not answered with
+// INVALID_IKE_SPI (an unauthenticated answer could be aimed at a third
+// party).
 package ike
 
 import (
@@ -46,30 +64,22 @@ type Config struct {
 	RetransmitBase  time.Duration // first retransmission timeout, default 1s, doubling
 	RetransmitTries int           // attempts before giving up, default 6
 	HalfOpenCookies int           // half-open SAs before cookies are demanded, default 64
-	Window          int           // message ID window we offer (SET_WINDOW_SIZE), default 1
+	Window          int           // message ID window we offer (SET_WINDOW_SIZE), default 1; larger values are not advertised yet
 }
 
-// Message is one received IKE datagram for Daemon.Receive.
+// The daemon is implemented beside this file (daemon.go): New checks a
+// Config and resolves the PSKs; Start runs the goroutine and initiates the
+// start: start conns; Receive queues a message without blocking (called by
+// the dataplane's goroutine; it copies msg; on port 4500 the non-ESP
+// marker has been removed; a full queue is a counted drop); Initiate
+// brings a conn up now; Close deletes the IKE SAs (one Delete each, sent
+// once), removes the SAs it installed and stops; Status and Stats are
+// snapshots.
 //
-//	func (d *Daemon) Receive(local, remote netip.AddrPort, msg []byte)
-//
-// Receive is called by the dataplane's goroutine; it copies msg, queues it
-// for the daemon's goroutine and never blocks (a full queue is a counted
-// drop). On port 4500 the non-ESP marker has been removed.
-
-// The daemon (implemented beside this file):
-//
-//	func New(c Config) (*Daemon, error)    // checks c, resolves PSKs
-//	func (d *Daemon) Start()               // runs the goroutine; initiates start: start conns
-//	func (d *Daemon) Receive(local, remote netip.AddrPort, msg []byte)
-//	func (d *Daemon) Initiate(conn string) error  // bring a conn up now (tests, CLI)
-//	func (d *Daemon) Close()               // deletes IKE SAs (best effort, one send each), removes SAs, stops
-//	func (d *Daemon) Status() []SAStatus   // a snapshot, for logs, tests and metrics
-//	func (d *Daemon) Stats() Stats
-//
-// The daemon also reads Engine.Events(): acquire (initiate a start: trap
-// conn), soft expire (rekey the child), hard expire (delete the child),
-// peer-moved (follow NAT mapping changes).
+// The daemon also reads Engine.Events() (acquire: initiate a start: trap
+// conn; soft expire: rekey the child; hard expire: delete the child;
+// peer-moved: follow NAT mapping changes) and calls Engine.Expire once a
+// second, so that idle SAs' time limits are noticed.
 
 // SAStatus describes one IKE SA and its children.
 type SAStatus struct {
