@@ -8,7 +8,7 @@ GOFLAGS  ?=
 BIN      := bin
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo devel)
 # Debian packages the tests and the demo use.
-DEB_PKGS := iproute2 iputils-ping tcpdump qemu-system-x86 iperf3 tshark wireguard-tools linux-source-6.1 build-essential bc bison flex libelf-dev xz-utils zstd
+DEB_PKGS := iproute2 iputils-ping tcpdump qemu-system-x86 iperf3 tshark wireguard-tools linux-source-6.1 build-essential bc bison flex libelf-dev xz-utils zstd strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins nftables
 # Fuzz targets run by `make fuzz`, FUZZTIME each.
 FUZZTIME ?= 30s
 

@@ -1,5 +1,3 @@
-//go:build nfv_ike
-
 package ipsecgw
 
 import (

@@ -1,0 +1,177 @@
+package ipsec
+
+import (
+	"encoding/json"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nfvkit/nfvkit/internal/nettest"
+	"github.com/nfvkit/nfvkit/internal/swantest"
+	"github.com/nfvkit/nfvkit/internal/testenv"
+)
+
+// cipher is one ESP and IKE algorithm choice a benchmark runs with.
+type cipher struct {
+	name     string // sub-benchmark name
+	ike, esp string // proposals, strongSwan syntax
+}
+
+var ciphers = []cipher{
+	{"aes128gcm", "aes128gcm16-prfsha256-x25519", "aes128gcm16-x25519"},
+	{"aes256gcm", "aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519"},
+}
+
+// tunnel is a built setup: swantest's sites with the tunnel up.
+type tunnel struct {
+	*swantest.Sites
+	// Charons are the strongSwan ends, whose memory is reported.
+	Charons []*swantest.Charon
+}
+
+// setup is one kind of gateway pair measured on the same topology.
+type setup struct {
+	name string // prefix of its metrics
+	// build makes the sites, runs both gateways with conn (as GwA sees
+	// it), brings the tunnel up and checks that it carries ping.
+	build func(b *testing.B, conn swantest.Conn) tunnel
+}
+
+// setups are built and measured side by side, their transfers
+// alternating so that every setup sees the same machine; the first is
+// the baseline the others' ratio is taken against.
+//
+// Our gateway ↔ strongSwan goes here as a second entry, {"gw", ...}: a
+// builder that runs the ipsec-gw in GwA (nfv run's runner on AF_PACKET
+// ports ALAN and AWAN with an ike: policy matching conn, as
+// bench/wireguard's sites runs it, the hosts' TX offloads off),
+// swantest.Sites.KernelGateway(SiteB) and charon with conn.Mirror() in
+// GwB, and waits for the child SA.
+var setups = []setup{
+	{"swan", strongSwanPair},
+}
+
+// strongSwanPair is charon at both ends, GwA initiating.
+func strongSwanPair(b *testing.B, conn swantest.Conn) tunnel {
+	b.Helper()
+	s := swantest.NewSites(b)
+	a, z := s.StrongSwan(b, swantest.Options{}, conn)
+	if err := a.Initiate(conn.Children[0].Name); err != nil {
+		b.Fatal(err)
+	}
+	nettest.Ping(b, s.HostA, swantest.HostBAddr, 2)
+	return tunnel{s, []*swantest.Charon{a, z}}
+}
+
+// BenchmarkIPsecTCP measures iperf3 TCP through an IPsec tunnel between
+// the sites, hostA → hostB and back, with each setup and each cipher. It
+// reports each setup's Gbit/s per direction, the peak memory of its
+// charons, and with more than one setup the ratio of each one's total to
+// the first's.
+func BenchmarkIPsecTCP(b *testing.B) {
+	testenv.NeedCommand(b, "iperf3", "iperf3")
+	swantest.Need(b)
+	for _, c := range ciphers {
+		b.Run(c.name, func(b *testing.B) {
+			tunnels := make([]tunnel, len(setups))
+			for i, s := range setups {
+				conn := swantest.SiteConn(s.name)
+				conn.Proposals = []string{c.ike}
+				conn.Children[0].ESPProposals = []string{c.esp}
+				tunnels[i] = s.build(b, conn)
+			}
+			up := make([]float64, len(setups))
+			down := make([]float64, len(setups))
+			peak := make([]int64, len(setups))
+			b.ResetTimer()
+			for range b.N {
+				for i, t := range tunnels {
+					up[i] += iperf(b, t.HostA, t.HostB, swantest.HostBAddr.String())
+					peak[i] = max(peak[i], rss(t))
+				}
+				for i, t := range tunnels {
+					down[i] += iperf(b, t.HostB, t.HostA, swantest.HostAAddr.String())
+					peak[i] = max(peak[i], rss(t))
+				}
+			}
+			b.StopTimer()
+			n := float64(b.N)
+			for i, s := range setups {
+				b.ReportMetric(up[i]/n/1e9, s.name+"-A→B-Gbit/s")
+				b.ReportMetric(down[i]/n/1e9, s.name+"-B→A-Gbit/s")
+				if peak[i] > 0 {
+					b.ReportMetric(float64(peak[i])/(1<<20), s.name+"-charon-MB")
+				}
+				if i > 0 {
+					b.ReportMetric((up[i]+down[i])/(up[0]+down[0]), s.name+"/"+setups[0].name)
+				}
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// rss is the largest resident memory of t's charons, in bytes.
+func rss(t tunnel) int64 {
+	var m int64
+	for _, c := range t.Charons {
+		if r, err := c.RSS(); err == nil {
+			m = max(m, r)
+		}
+	}
+	return m
+}
+
+// iperf runs iperf3 for 3 s from namespace from to a server on addr in
+// namespace to (started on first use, stopped when the benchmark ends),
+// and returns the bits per second received. TCP only: kernel-libipsec
+// has no back-pressure, and a UDP flood grows charon by hundreds of MB.
+func iperf(b *testing.B, from, to, addr string) float64 {
+	b.Helper()
+	iperfMu.Lock()
+	if !iperfServers[to] {
+		srv := exec.Command("ip", "netns", "exec", to, "iperf3", "-s", "-p", "5201")
+		srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := srv.Start(); err != nil {
+			iperfMu.Unlock()
+			b.Fatal(err)
+		}
+		iperfServers[to] = true
+		b.Cleanup(func() {
+			srv.Process.Kill()
+			srv.Wait()
+			iperfMu.Lock()
+			delete(iperfServers, to)
+			iperfMu.Unlock()
+		})
+	}
+	iperfMu.Unlock()
+	var r struct {
+		Error string `json:"error"`
+		End   struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	for try := 0; ; try++ {
+		out, err := exec.Command("ip", "netns", "exec", from, "timeout", "30", "iperf3", "-c", addr, "-p", "5201", "-t", "3", "-J").Output()
+		r.Error = ""
+		if jerr := json.Unmarshal(out, &r); jerr == nil && err == nil && r.Error == "" {
+			break
+		}
+		if try == 50 { // the server is not up after a second
+			b.Fatalf("iperf3 %s -> %s: %v %s", from, to, err, r.Error)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Logf("iperf3 %s -> %s: %.0f Mbit/s", from, to, r.End.SumReceived.BitsPerSecond/1e6)
+	return r.End.SumReceived.BitsPerSecond
+}
+
+var (
+	iperfMu      sync.Mutex
+	iperfServers = map[string]bool{} // namespaces with an iperf3 server running
+)
