@@ -66,6 +66,7 @@ var (
 	_ dataplane.Ticker     = (*Gateway)(nil)
 	_ dataplane.Releaser   = (*Gateway)(nil)
 	_ dataplane.Source     = (*Gateway)(nil)
+	_ dataplane.Drainer    = (*Gateway)(nil)
 	_ dataplane.LocalStack = (*Gateway)(nil)
 )
 
@@ -328,6 +329,15 @@ func ipOf(d []byte) (l2 int, udp bool, port uint16, ok bool) {
 		return 0, false, 0, false
 	}
 	return l2, false, 0, true
+}
+
+// Drain closes the IKE daemon as the loop stops, so that its Delete
+// messages leave while the loop still sends (the peer then tears its side
+// down at once instead of by dead peer detection).
+func (g *Gateway) Drain() {
+	if g.ike != nil {
+		g.ike.Close()
+	}
 }
 
 // Release stops the tunnels, then frees what the router and the outbox

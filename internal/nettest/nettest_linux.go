@@ -369,6 +369,19 @@ func lastLine(b []byte) string {
 // achieved rate in bits per second.
 func TCPTransfer(t testing.TB, fromNS, toNS string, addr netip.Addr, size int, timeout time.Duration) float64 {
 	t.Helper()
+	return tcpSend(t, fromNS, toNS, addr, size, 0, timeout)
+}
+
+// TCPStream is TCPTransfer paced: the bytes go out at about rate bytes per
+// second in 16 KiB writes, so one connection stays open for size/rate
+// (for a test that changes something under a running transfer).
+func TCPStream(t testing.TB, fromNS, toNS string, addr netip.Addr, size, rate int, timeout time.Duration) float64 {
+	t.Helper()
+	return tcpSend(t, fromNS, toNS, addr, size, rate, timeout)
+}
+
+func tcpSend(t testing.TB, fromNS, toNS string, addr netip.Addr, size, pace int, timeout time.Duration) float64 {
+	t.Helper()
 	var ln net.Listener
 	MustDo(t, toNS, func() (err error) {
 		ln, err = net.Listen("tcp4", netip.AddrPortFrom(addr, 0).String())
@@ -411,7 +424,17 @@ func TCPTransfer(t testing.TB, fromNS, toNS string, addr netip.Addr, size int, t
 	rng.Read(data)
 	want := sha256.Sum256(data)
 	start := time.Now()
-	_, werr := c.Write(data)
+	var werr error
+	if pace <= 0 {
+		_, werr = c.Write(data)
+	} else {
+		for sent := 0; sent < size && werr == nil; {
+			n := min(16<<10, size-sent)
+			_, werr = c.Write(data[sent : sent+n])
+			sent += n
+			time.Sleep(time.Until(start.Add(time.Duration(float64(sent) / float64(pace) * float64(time.Second)))))
+		}
+	}
 	c.(*net.TCPConn).CloseWrite()
 	r := <-done
 	elapsed := time.Since(start)

@@ -73,6 +73,14 @@ func CheckNoSecrets(t testing.TB, log string, secrets []string) {
 // test if it shows any of them.
 func RunGateway(t testing.TB, ns string, p *config.Policy, secrets ...string) (stop func()) {
 	t.Helper()
+	stop, _ = RunGatewayLog(t, ns, p, secrets...)
+	return stop
+}
+
+// RunGatewayLog is RunGateway that also returns the gateway's log so far,
+// for a test to look for events in.
+func RunGatewayLog(t testing.TB, ns string, p *config.Policy, secrets ...string) (stop func(), log func() string) {
+	t.Helper()
 	logs := new(logBuffer)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
@@ -118,5 +126,5 @@ func RunGateway(t testing.TB, ns string, p *config.Policy, secrets ...string) (s
 	case <-time.After(20 * time.Second):
 		t.Fatal("gateway not ready within 20s")
 	}
-	return stop
+	return stop, logs.String
 }

@@ -174,6 +174,10 @@ type IKEConn struct {
 	Lifetime  time.Duration `yaml:"lifetime,omitempty" doc:"Hard lifetime of the IKE SA; default 4h."`
 	Rekey     time.Duration `yaml:"rekey,omitempty" doc:"When to rekey the IKE SA, before lifetime; default 90% of lifetime."`
 	DPD       time.Duration `yaml:"dpd,omitempty" doc:"Dead peer detection interval; unset: off."`
+	// DPDTimeout bounds every request of the connection's IKE SA, not
+	// only liveness checks: an answer missing for that long is a dead
+	// peer, whatever the retransmission schedule says.
+	DPDTimeout time.Duration `yaml:"dpd_timeout,omitempty" doc:"How long a request may go unanswered, retransmissions included, before the peer is declared dead; default: when the retransmissions (1s, doubling, 6 times) run out, about 2 minutes."`
 	Start     IKEStart      `yaml:"start,omitempty" doc:"When to bring the connection up: trap (default: when traffic for a child arrives), start (at once, and again whenever it goes down) or none (only answer the peer)."`
 	Children  []Child       `yaml:"children" nfv:"nonempty" doc:"Child SAs: which traffic goes through the tunnel."`
 	Pos       Pos           `yaml:"-"`

@@ -137,12 +137,43 @@ func (l *Loop) Run(ctx context.Context) error {
 		err = l.runReplay()
 	} else {
 		err = l.runLive()
+		if err == nil {
+			l.drain()
+		}
 	}
 	l.flush()
 	if r, ok := l.Stage.(Releaser); ok {
 		r.Release()
 	}
 	return err
+}
+
+// drain gives a Drainer stage its last words: after Drain, its source is
+// polled (and what it gives sent) until it stays empty for a few
+// milliseconds, or DrainFor has passed.
+func (l *Loop) drain() {
+	d, ok := l.Stage.(Drainer)
+	if !ok {
+		return
+	}
+	d.Drain()
+	start := time.Now()
+	quiet := time.Time{}
+	for time.Since(start) < DrainFor {
+		l.rx.Pkts = l.rxStore[:0]
+		l.rx.Now = l.Clock()
+		if n := d.Poll(l.rx); n > 0 {
+			quiet = time.Time{}
+		} else if quiet.IsZero() {
+			quiet = time.Now()
+		} else if time.Since(quiet) > 5*time.Millisecond {
+			l.dispatch(l.rx)
+			return
+		}
+		l.dispatch(l.rx)
+		l.flush()
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 func (l *Loop) allTimed() bool {

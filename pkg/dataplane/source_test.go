@@ -91,3 +91,47 @@ func TestLoopSource(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// drainStage says goodbye: Drain readies packets (later, from another
+// goroutine, as a control plane would) that the stopping loop must still
+// send.
+type drainStage struct {
+	sourceStage
+	pool *Pool
+	t    *testing.T
+}
+
+func (s *drainStage) Drain() {
+	go func() {
+		for range 3 {
+			time.Sleep(time.Millisecond)
+			s.inject(packetWith(s.t, s.pool, 6, 60))
+		}
+	}()
+}
+
+// TestLoopDrain: a stopping loop sends what a Drainer's source gives after
+// Drain, then returns.
+func TestLoopDrain(t *testing.T) {
+	pool := newTestPool(t, 16)
+	a := &chanPort{pool: pool}
+	b := &chanPort{pool: pool}
+	s := &drainStage{pool: pool, t: t}
+	l := &Loop{Ports: []Port{a, b}, Stage: s, Pool: pool}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	time.Sleep(20 * time.Millisecond)
+	stopped := time.Now()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped in %v (DrainFor %v)", time.Since(stopped).Round(time.Millisecond), DrainFor)
+	if b.sent() != 3 {
+		t.Errorf("%d of the 3 last packets sent", b.sent())
+	}
+	if err := pool.CheckAllReturned(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,5 +1,7 @@
 package dataplane
 
+import "time"
+
 // Stage is the appliance's packet logic.
 type Stage interface {
 	// Process gives every packet of b a verdict (Packet.Forward, Drop,
@@ -24,6 +26,18 @@ type Ticker interface {
 type Releaser interface {
 	Release()
 }
+
+// Drainer is a Source with last words: when a live loop is asked to stop,
+// it calls Drain, then keeps polling the source and transmitting what it
+// gives for at most DrainFor (a tunnel's goodbye: IKE's Delete, say),
+// before Release. Drain must not block.
+type Drainer interface {
+	Source
+	Drain()
+}
+
+// DrainFor bounds how long a stopping loop sends a Drainer's last packets.
+const DrainFor = 200 * time.Millisecond
 
 // Source is a stage that also has packets of its own, made outside the loop
 // by goroutines of the stage (a tunnel engine's output: what WireGuard

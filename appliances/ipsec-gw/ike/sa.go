@@ -94,6 +94,7 @@ type request struct {
 	id    uint32
 	b     []byte
 	tries int
+	sent  time.Time // first sent, for the conn's dpd_timeout
 	timer *timer
 	done  func(m *wire.Message)
 }
@@ -202,14 +203,26 @@ func (d *Daemon) sendOnce(sa *ikeSA, ex wire.Exchange, pl []wire.Payload) {
 
 // armRetransmit schedules the retransmissions of r (RFC 7296 section
 // 2.1): the same bytes after RetransmitBase, doubling, RetransmitTries
-// times; then the peer is dead.
+// times; then the peer is dead. A conn's dpd_timeout cuts the schedule
+// short: the peer is dead once r has gone unanswered that long.
 func (d *Daemon) armRetransmit(sa *ikeSA, r *request) {
+	if r.sent.IsZero() {
+		r.sent = time.Now()
+	}
 	wait := d.c.RetransmitBase << min(r.tries, 16)
+	var limit time.Duration
+	if sa.conn != nil {
+		limit = sa.conn.cfg.DPDTimeout
+	}
+	expired := func() bool { return limit > 0 && time.Since(r.sent) >= limit }
+	if limit > 0 {
+		wait = max(min(wait, limit-time.Since(r.sent)), time.Millisecond)
+	}
 	r.timer = d.after(wait, func() {
 		if sa.pending != r || sa.state == stDead {
 			return
 		}
-		if r.tries >= d.c.RetransmitTries {
+		if r.tries >= d.c.RetransmitTries || expired() {
 			d.dead(sa)
 			return
 		}
