@@ -39,10 +39,12 @@
 //
 // New allocates Options.Max entries of EntrySize (152) bytes once, and an
 // index of a power of two at least 2×Max buckets of 4 bytes: 160–168 bytes
-// a connection, 160 MiB for a million. An entry holds both directions'
-// tuples, the TCP window state of each side, the timer, the NAT binding and
-// a word for the caller, and no pointer, so the garbage collector never
-// scans the table. Each direction's tuple is a key of the index: buckets
+// a connection, 160 MiB for a million, which it asks the kernel to back
+// with transparent huge pages (where it has them), so that a lookup in a
+// big table is not also a TLB miss and a page walk. An entry holds both
+// directions' tuples, the TCP window state of each side, the timer, the
+// NAT binding and a word for the caller, and no pointer, so the garbage
+// collector never scans the table. Each direction's tuple is a key of the index: buckets
 // hold chains of 32-bit references (entry << 1 | direction), linked
 // through the entries themselves, as Linux's hlist_nulls with indices for
 // pointers; with at most one key per bucket on average, a lookup reads the
@@ -57,12 +59,13 @@
 // expired entry removes it and starts afresh, so results never depend on
 // where the hand is. No goroutine is involved.
 //
-// When the table is full, Create reclaims an expired entry or, failing
-// that, drops the first connection not yet assured (never answered, or a
-// TCP handshake not completed) among the 64 entries after the hand, as
-// Linux's early_drop does (Options.NoEarlyDrop turns this off); failing
-// both, the new connection is refused with ErrFull and counted
-// (Stats.Full), while established connections keep working.
+// When the table is full, Create walks the hand on over at most 64
+// entries, removing the expired ones it passes, and takes the first one
+// that was expired or, failing that, drops the first connection not yet
+// assured (never answered, or a TCP handshake not completed) and takes its
+// place, as Linux's early_drop does (Options.NoEarlyDrop turns dropping
+// off); failing both, the new connection is refused with ErrFull and
+// counted (Stats.Full), while established connections keep working.
 //
 // # TCP
 //

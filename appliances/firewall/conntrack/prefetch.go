@@ -17,24 +17,33 @@ const prefetchChunk = 64
 // the package doc). It changes nothing and does not allocate; in a table
 // that fits the caches it is wasted work.
 func (t *Table) Prefetch(ps []packet.Parsed) {
+	var hs [prefetchChunk]uint64
 	var refs [prefetchChunk]uint32
 	var sink int64
 	for len(ps) > 0 {
 		c := ps[:min(len(ps), prefetchChunk)]
 		ps = ps[len(c):]
-		// First the buckets: independent loads.
+		// The hashes first, with no load from the table, then the loads
+		// in loops of a few instructions each: that way the out-of-order
+		// core has many misses in flight, not the one or two that fit its
+		// window beside the decoding and hashing.
+		n := 0
 		for i := range c {
 			var k Tuple
-			refs[i] = 0
 			if quickTuple(&c[i], &k) {
-				refs[i] = t.heads[t.key.hash(&k)&t.mask]
+				hs[n] = t.key.hash(&k) & t.mask
+				n++
 			}
 		}
-		// Then the entries the buckets name.
-		for _, r := range refs[:len(c)] {
+		// The buckets: independent loads.
+		for i, h := range hs[:n] {
+			refs[i] = t.heads[h]
+		}
+		// Then the entries the buckets name: the lines Track reads (the
+		// key, the timer and status, the TCP state).
+		for _, r := range refs[:n] {
 			if r != 0 {
 				e := &t.entries[refEntry(r)]
-				// The lines Track reads: the key, the timer, the TCP state.
 				sink += e.expires + int64(e.tuple[refDir(r)].SrcPort) + int64(e.status) + int64(e.tcp[1].end)
 			}
 		}

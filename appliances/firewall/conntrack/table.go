@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/nfvkit/nfvkit/pkg/config"
 )
@@ -135,6 +136,8 @@ func New(o Options) (*Table, error) {
 		early:    !o.NoEarlyDrop,
 		onRemove: o.OnRemove,
 	}
+	adviseHuge(unsafe.Pointer(&t.entries[0]), uintptr(len(t.entries))*EntrySize)
+	adviseHuge(unsafe.Pointer(&t.heads[0]), uintptr(len(t.heads))*4)
 	seed := o.Seed
 	if seed == 0 {
 		var b [8]byte
@@ -340,11 +343,14 @@ const reclaimScan = 64
 
 // alloc returns a free entry's index + 1, or 0 when the table is full and
 // none could be reclaimed: it looks at up to reclaimScan entries from the
-// clock hand for an expired one, and failing that (with early drop) takes
-// the first one seen that is not assured.
+// clock hand, removing the expired ones it passes, and stops at the first
+// one it freed or, with early drop, at the first one not assured, which it
+// drops (as Linux's early_drop_list, which also collects the expired
+// entries it passes). Stopping early matters: a table full of unanswered
+// connections (a flood of first packets) would otherwise cost a scan of
+// reclaimScan entries, each a cache miss, for every new connection.
 func (t *Table) alloc(now int64) uint32 {
 	if t.free == 0 {
-		var victim *Entry
 		h := t.hand
 		for range min(reclaimScan, len(t.entries)) {
 			e := &t.entries[h]
@@ -356,17 +362,14 @@ func (t *Table) alloc(now int64) uint32 {
 			}
 			if e.expires <= now {
 				t.remove(e, cExpired)
-				victim = nil
 				break
 			}
-			if victim == nil && t.early && e.status&stAssured == 0 {
-				victim = e
+			if t.early && e.status&stAssured == 0 {
+				t.remove(e, cEarlyDrop)
+				break
 			}
 		}
 		t.hand = h
-		if victim != nil {
-			t.remove(victim, cEarlyDrop)
-		}
 		if t.free == 0 {
 			return 0
 		}

@@ -246,9 +246,9 @@ func (t *Table) update(e *Entry, dir Dir, now int64, r *Result) State {
 // chose (package nat calls Create so). The packet must not have been
 // changed since Track.
 //
-// When the table is full, Create reclaims an expired entry, or else (unless
-// Options.NoEarlyDrop) drops one that is not assured, looking at a few
-// entries from the expiry hand; failing both, it refuses the connection
+// When the table is full, Create looks at a few entries from the expiry
+// hand and takes the first that expired or (unless Options.NoEarlyDrop)
+// is not assured, dropping it; failing both, it refuses the connection
 // with ErrFull and counts it. Established connections are never pushed out.
 // It returns ErrClash, counted, when reply is another connection's tuple,
 // and ErrNotNew for any other Result.
