@@ -26,11 +26,28 @@
 // of a WireGuard policy shows the clear-text routing into the tunnels but
 // not what the devices, which keep wall-clock time, would send.
 //
-// Static ESP SAs (esp:) ride the same seams: each is a virtual interface
-// (esp/NAME) routed by its remote traffic selectors, encapsulated and
-// decapsulated in place by package esp in the loop's goroutine (see
-// static.go). The ike: section is refused for now: no IKE daemon runs yet,
-// and its children's traffic would leave in the clear.
+// ESP SAs ride the same seams: each static SA pair (esp:) and each child
+// of an IKE connection (ike:) is a virtual interface (esp/NAME) routed by
+// its remote traffic selectors, encapsulated and decapsulated in place by
+// package esp in the loop's goroutine (see static.go). A child's SPD
+// entry exists from the start; until IKE has negotiated its SAs, its
+// traffic is dropped (never sent in the clear) and asks the daemon for
+// them (trap).
+//
+// IKE (ike.go) is package ike's daemon in its own goroutine: the router
+// punts UDP 500, and the ESP path punts UDP 4500 carrying the non-ESP
+// marker, to the gateway, which copies each message into the daemon's
+// queue; the daemon's messages go out through the outbox as the
+// appliance's own datagrams. The daemon installs child SAs into the ESP
+// engine, swaps a child's outbound SA atomically when it rekeys, and reads
+// the engine's events (acquire, soft and hard expiry, a peer that moved
+// behind a NAT). When the loop stops, Drain closes the daemon first, so
+// its Delete messages still leave. Changing ike: needs a restart.
+//
+// TestStrongSwan* (ike_interop_linux_test.go) run the gateway on AF_PACKET
+// ports against strongSwan's charon with kernel-libipsec: either side
+// initiates, IKE and child SAs (with PFS) rekey under running TCP, a
+// delete from either side and a dead peer tear down cleanly.
 //
 // Tick runs the router's timers; the devices keep their own (handshakes,
 // keepalives, rekeying). Release stops the devices, then frees every frame
