@@ -3,7 +3,6 @@ package ipsecgw_test
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,31 +85,12 @@ func startIKESite(t *testing.T, o ikeOpts) *ikeSite {
 	ch.StartAction, ch.DPDAction = o.swanStart, o.swanDPDAction
 	charon := swantest.Start(t, s.GwB, conn.Mirror())
 
-	var extra strings.Builder
-	for k, v := range map[string]time.Duration{"lifetime": o.ikeLife, "rekey": o.ikeRekey, "dpd": o.dpd, "dpd_timeout": o.dpdTimeout} {
-		if v > 0 {
-			fmt.Fprintf(&extra, "    %s: %s\n", k, v)
-		}
-	}
-	childLife := ""
-	if o.childLife > 0 {
-		childLife = fmt.Sprintf(", lifetime: %s", o.childLife)
-	}
 	t.Setenv("NFV_TEST_IKE_PSK", psk)
-	y := fmt.Sprintf(`appliance: ipsec-gw
-interfaces:
-  - {name: lan, port: "afpacket:%s", address: [%s/24]}
-  - {name: wan, port: "afpacket:%s", address: [%s/24]}
-ike:
-  - name: site
-    peer: %s
-    auth: {psk: env:NFV_TEST_IKE_PSK}
-    proposals: [%s]
-    start: %s
-%s    children:
-      - {name: net, local: [%s], remote: [%s], esp: [%s]%s}
-`, s.ALAN, swantest.GwALAN, s.AWAN, swantest.GwAWAN, swantest.GwBWAN, o.proposal, o.start, extra.String(),
-		swantest.NetA, swantest.NetB, o.espProp, childLife)
+	g := s.Gateway(swantest.SiteA)
+	g.PSK, g.Start = "env:NFV_TEST_IKE_PSK", string(o.start)
+	g.Lifetime, g.Rekey, g.DPD, g.DPDTimeout = o.ikeLife, o.ikeRekey, o.dpd, o.dpdTimeout
+	g.ChildLifetime = o.childLife
+	y := conn.GatewayPolicy(g)
 	path := filepath.Join(t.TempDir(), "ipsec-gw.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,12 @@
 package ipsec
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -11,6 +15,8 @@ import (
 	"github.com/nfvkit/nfvkit/internal/nettest"
 	"github.com/nfvkit/nfvkit/internal/swantest"
 	"github.com/nfvkit/nfvkit/internal/testenv"
+	"github.com/nfvkit/nfvkit/internal/wgtest"
+	"github.com/nfvkit/nfvkit/pkg/config"
 )
 
 // cipher is one ESP and IKE algorithm choice a benchmark runs with.
@@ -42,15 +48,9 @@ type setup struct {
 // setups are built and measured side by side, their transfers
 // alternating so that every setup sees the same machine; the first is
 // the baseline the others' ratio is taken against.
-//
-// Our gateway ↔ strongSwan goes here as a second entry, {"gw", ...}: a
-// builder that runs the ipsec-gw in GwA (nfv run's runner on AF_PACKET
-// ports ALAN and AWAN with an ike: policy matching conn, as
-// bench/wireguard's sites runs it, the hosts' TX offloads off),
-// swantest.Sites.KernelGateway(SiteB) and charon with conn.Mirror() in
-// GwB, and waits for the child SA.
 var setups = []setup{
 	{"swan", strongSwanPair},
+	{"gw", gatewayPair},
 }
 
 // strongSwanPair is charon at both ends, GwA initiating.
@@ -63,6 +63,54 @@ func strongSwanPair(b *testing.B, conn swantest.Conn) tunnel {
 	}
 	nettest.Ping(b, s.HostA, swantest.HostBAddr, 2)
 	return tunnel{s, []*swantest.Charon{a, z}}
+}
+
+// gatewayPair is our ipsec-gw in GwA (nfv run's runner, in this process,
+// on AF_PACKET ports ALAN and AWAN), initiating at start, and charon with
+// conn.Mirror() in GwB, as the interop tests of appliances/ipsec-gw run
+// them.
+func gatewayPair(b *testing.B, conn swantest.Conn) tunnel {
+	b.Helper()
+	s := swantest.NewSites(b)
+	s.KernelGateway(b, swantest.SiteB)
+	// What reaches an AF_PACKET port must be whole: the hosts' TX
+	// offloads off, on both links our gateway reads.
+	nettest.NoTxOffloads(b, s.HostA, s.HostAIf)
+	nettest.NoTxOffloads(b, s.GwB, s.BWAN)
+	conn.PSK = textPSK() // the policy reads it from a file: text, not SiteConn's bytes
+	z := swantest.Start(b, s.GwB, conn.Mirror())
+
+	dir := b.TempDir()
+	g := s.Gateway(swantest.SiteA)
+	g.PSK, g.Start = "file:"+writeFile(b, dir, "psk", conn.PSK), string(config.StartNow)
+	p, err := config.Load(writeFile(b, dir, "ipsec-gw.yaml", conn.GatewayPolicy(g)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, log := wgtest.RunGatewayLog(b, s.GwA, p, conn.PSK)
+	if _, err := z.WaitChild(conn.Children[0].Name, "INSTALLED", 30*time.Second); err != nil {
+		b.Fatalf("%v\ngateway log:\n%s", err, log())
+	}
+	nettest.Ping(b, s.HostA, swantest.HostBAddr, 2)
+	return tunnel{s, []*swantest.Charon{z}}
+}
+
+// textPSK is a random pre-shared key in hex.
+func textPSK() string {
+	k := make([]byte, 24)
+	rand.Read(k)
+	return hex.EncodeToString(k)
+}
+
+// writeFile writes text to dir/name, readable by its owner only, and
+// returns the path.
+func writeFile(b *testing.B, dir, name, text string) string {
+	b.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
 
 // BenchmarkIPsecTCP measures iperf3 TCP through an IPsec tunnel between

@@ -403,8 +403,14 @@ func (c *Charon) Log() string {
 func (c *Charon) PID() int { return c.cmd.Process.Pid }
 
 // RSS is charon's resident memory in bytes.
-func (c *Charon) RSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.PID()))
+func (c *Charon) RSS() (int64, error) { return ProcRSS(c.PID()) }
+
+// CPUTime is the CPU time (user and system, all threads) charon has used.
+func (c *Charon) CPUTime() (time.Duration, error) { return ProcCPUTime(c.PID()) }
+
+// ProcRSS is process pid's resident memory in bytes (VmRSS).
+func ProcRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -417,9 +423,10 @@ func (c *Charon) RSS() (int64, error) {
 	return 0, errors.New("no VmRSS in /proc/PID/status")
 }
 
-// CPUTime is the CPU time (user and system, all threads) charon has used.
-func (c *Charon) CPUTime() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.PID()))
+// ProcCPUTime is the CPU time (user and system, all threads) process pid
+// has used, from /proc/PID/stat.
+func ProcCPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}

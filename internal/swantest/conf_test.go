@@ -3,10 +3,13 @@ package swantest
 import (
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nfvkit/nfvkit/pkg/config"
 )
 
 func TestParseSAs(t *testing.T) {
@@ -77,5 +80,35 @@ func TestRenderSwanctl(t *testing.T) {
 	if conf := renderStrongswan("/d", 16, map[string]int{"ike": 4}, "block_threshold = 9"); !strings.Contains(conf, "ike = 3") ||
 		!strings.Contains(conf, "  block_threshold = 9\n") || !strings.Contains(conf, "unix:///d/charon.vici") {
 		t.Errorf("strongswan.conf:\n%s", conf)
+	}
+}
+
+func TestGatewayPolicy(t *testing.T) {
+	c := SiteConn("site")
+	c.Proposals = []string{"aes128gcm16-prfsha256-x25519"}
+	c.Children[0].ESPProposals = []string{"aes128gcm16-x25519"}
+	g := Gateway{LANPort: "afpacket:lan0", WANPort: "afpacket:wan0", LAN: netip.PrefixFrom(GwALAN, 24),
+		WAN: netip.PrefixFrom(GwAWAN, 24), PSK: "env:NFV_TEST_GW_PSK", Start: "start", Rekey: 9 * time.Second,
+		DPDTimeout: 6 * time.Second, ChildLifetime: 8 * time.Second}
+	y := c.GatewayPolicy(g)
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+	if len(p.IKE) != 1 || len(p.IKE[0].Children) != 1 {
+		t.Fatalf("policy:\n%s", y)
+	}
+	k, ch := p.IKE[0], p.IKE[0].Children[0]
+	if k.Name != "site" || k.Peer != GwBWAN || k.Start != config.StartNow || k.Rekey != 9*time.Second ||
+		k.DPDTimeout != 6*time.Second || k.Lifetime != config.DefaultIKELifetime || len(k.Proposals) != 1 || ch.Name != "net" ||
+		ch.Lifetime != 8*time.Second || ch.Local[0] != NetA || ch.Remote[0] != NetB || len(ch.ESP) != 1 || len(ch.ESP[0].DH) != 1 {
+		t.Errorf("ike: entry %+v\nfrom:\n%s", k, y)
+	}
+	if strings.Contains(y, c.PSK) {
+		t.Error("the policy holds the key")
 	}
 }

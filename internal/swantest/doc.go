@@ -5,10 +5,12 @@
 //	[HostA] ── [GwA] ══ tunnel ══ [GwB] ── [HostB]
 //
 // (Sites; NewSites makes it, KernelGateway readies a gateway's namespace
-// for charon, StrongSwan starts charon in both). Start runs one charon
+// for charon, StrongSwan starts charon in both; for our ipsec-gw in a
+// gateway's namespace, Sites.Gateway and Conn.GatewayPolicy write the
+// policy matching a Conn). Start runs one charon
 // in a namespace and loads Conns into it; Charon drives it with swanctl
 // (Initiate, Terminate, ListSAs, WaitIKE, WaitChild) and reports its log,
-// pid, memory and CPU time.
+// pid, memory and CPU time (ProcRSS and ProcCPUTime, for any process).
 //
 // # How charon runs
 //

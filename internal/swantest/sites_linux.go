@@ -90,6 +90,21 @@ func (s *Sites) KernelGateway(t testing.TB, site Site) {
 	nettest.Sysctl(t, ns, "net/ipv4/ip_forward", "1")
 }
 
+// Gateway is an ipsec-gw in site's gateway namespace, for
+// Conn.GatewayPolicy: AF_PACKET ports on the gateway's LAN and WAN links
+// and its addresses on them; the rest is the caller's. The ports take
+// the links as NewSites left them: the host's and the peer's TX offloads
+// must be off (nettest.NoTxOffloads), or what reaches the ports is not
+// whole.
+func (s *Sites) Gateway(site Site) Gateway {
+	if site == SiteB {
+		return Gateway{LANPort: "afpacket:" + s.BLAN, WANPort: "afpacket:" + s.BWAN,
+			LAN: netip.PrefixFrom(GwBLAN, 24), WAN: netip.PrefixFrom(GwBWAN, 24)}
+	}
+	return Gateway{LANPort: "afpacket:" + s.ALAN, WANPort: "afpacket:" + s.AWAN,
+		LAN: netip.PrefixFrom(GwALAN, 24), WAN: netip.PrefixFrom(GwAWAN, 24)}
+}
+
 // SiteConn is the site-to-site connection as GwA sees it (Mirror gives
 // GwB's): GwA's and GwB's WAN addresses, one child "net" joining NetA
 // and NetB, a random pre-shared key, strongSwan's defaults otherwise.

@@ -18,7 +18,9 @@
 //
 // Interoperability notes (strongSwan 5.9 is the reference peer): our
 // identity is our address; proposals are chosen in our configuration's
-// order; no fragmentation, MOBIKE or reauthentication is offered; an
+// order; an IKE_AUTH without a child SA is accepted (RFC 6023, announced
+// in IKE_SA_INIT); INITIAL_CONTACT clears only the SAs of the same peer
+// identity; no fragmentation, MOBIKE or reauthentication is offered; an
 // unknown IKE SPI is counted and dropped, not answered with
 // INVALID_IKE_SPI (an unauthenticated answer could be aimed at a third
 // party).

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"errors"
 	"fmt"
@@ -15,7 +16,13 @@ import (
 // Our identity is our address (ID_IPV4_ADDR or ID_IPV6_ADDR), as
 // strongSwan's default is. The peer's identity is taken as it comes: the
 // key is per conn, and the AUTH value, which covers the identity, is what
-// authenticates the peer.
+// authenticates the peer. It is kept on the IKE SA: INITIAL_CONTACT
+// concerns only the SAs with the same identity, so that many initiators
+// behind one address (or one with several identities) each keep theirs.
+//
+// The child may be left out (RFC 6023, announced in IKE_SA_INIT by both
+// ends): an IKE_AUTH without SA and TS payloads sets up the IKE SA alone,
+// and CREATE_CHILD_SA adds children later.
 
 // ourID is the ID payload naming us on sa.
 func ourID(sa *ikeSA, responder bool) *wire.ID {
@@ -27,7 +34,8 @@ func ourID(sa *ikeSA, responder bool) *wire.ID {
 	return id
 }
 
-// sendAuth sends our IKE_AUTH request with the first child.
+// sendAuth sends our IKE_AUTH request with the first child (none when
+// sa.childless and the peer supports that).
 func (d *Daemon) sendAuth(sa *ikeSA) {
 	cfg := sa.conn.cfg
 	idi := ourID(sa, false)
@@ -36,20 +44,23 @@ func (d *Daemon) sendAuth(sa *ikeSA) {
 		d.fail(sa, "IKE_AUTH", err)
 		return
 	}
-	r := &childReq{cfgIdx: 0, spiIn: d.newChildSPI()}
-	ch := &cfg.Children[0]
-	r.sent = espProposals(ch, r.spiIn, false)
-	r.tsi, r.tsr = selectorsOf(ch.Local), selectorsOf(ch.Remote)
 	pl := []wire.Payload{idi}
 	if !d.contacted[sa.remote.Addr()] {
 		pl = append(pl, &wire.Notify{Type: wire.InitialContact})
 	}
-	pl = append(pl,
-		&wire.Auth{Method: wire.AuthPSK, Data: auth},
-		&wire.SA{Proposals: r.sent},
-		&wire.TS{Selectors: r.tsi},
-		&wire.TS{Responder: true, Selectors: r.tsr},
-	)
+	pl = append(pl, &wire.Auth{Method: wire.AuthPSK, Data: auth})
+	var r *childReq
+	if !sa.childless || !sa.peerChildless {
+		r = &childReq{cfgIdx: 0, spiIn: d.newChildSPI()}
+		ch := &cfg.Children[0]
+		r.sent = espProposals(ch, r.spiIn, false)
+		r.tsi, r.tsr = selectorsOf(ch.Local), selectorsOf(ch.Remote)
+		pl = append(pl,
+			&wire.SA{Proposals: r.sent},
+			&wire.TS{Selectors: r.tsi},
+			&wire.TS{Responder: true, Selectors: r.tsr},
+		)
+	}
 	d.enqueue(sa, &exchange{
 		build: func() (wire.Exchange, []wire.Payload, bool) { return wire.IKEAuth, pl, true },
 		done:  func(m *wire.Message) { d.authResponse(sa, r, m) },
@@ -57,7 +68,7 @@ func (d *Daemon) sendAuth(sa *ikeSA) {
 }
 
 // authResponse checks the responder's IKE_AUTH answer and installs the
-// first child.
+// first child (r; nil when we asked for none).
 func (d *Daemon) authResponse(sa *ikeSA, r *childReq, m *wire.Message) {
 	if sa.state != stAuth {
 		return
@@ -83,11 +94,16 @@ func (d *Daemon) authResponse(sa *ikeSA, r *childReq, m *wire.Message) {
 		d.fail(sa, "IKE_AUTH", errors.New("the peer's AUTH does not verify: check the pre-shared key"))
 		return
 	}
+	sa.peerID = cloneID(idr)
 	d.establish(sa)
 	d.ikeEstablished.Add(1)
 	d.log.Info("ike: IKE SA established", append(sa.logAttrs(), "algs", sa.algs.String(), "natt", sa.natt,
 		"peer_id", idString(idr))...)
 	sa.initReq, sa.initResp = nil, nil
+	if r == nil {
+		// Childless (RFC 6023): the children come when asked for.
+		return
+	}
 	skip := -1
 	if n := m.ErrorNotify(); n != nil {
 		skip = 0
@@ -110,6 +126,16 @@ func deleteSPIs(spis ...uint32) *exchange {
 	}}
 }
 
+// cloneID copies id, which aliases a message's bytes.
+func cloneID(id *wire.ID) *wire.ID {
+	return &wire.ID{IDType: id.IDType, Data: bytes.Clone(id.Data)}
+}
+
+// sameID reports whether a and b name the same identity.
+func sameID(a, b *wire.ID) bool {
+	return a != nil && b != nil && a.IDType == b.IDType && bytes.Equal(a.Data, b.Data)
+}
+
 func idString(id *wire.ID) string {
 	switch id.IDType {
 	case wire.IDIPv4, wire.IDIPv6:
@@ -125,7 +151,8 @@ func idString(id *wire.ID) string {
 }
 
 // authRequest answers the initiator's IKE_AUTH: verify its AUTH with the
-// key of a conn of its address, answer with ours and the first child.
+// key of a conn of its address, answer with ours and the first child, if
+// it asked for one.
 func (d *Daemon) authRequest(sa *ikeSA, in inbound, h wire.Header, hash [32]byte, m *wire.Message) {
 	idi, _ := m.Find(wire.PayloadIDi).(*wire.ID)
 	auth, _ := m.Find(wire.PayloadAUTH).(*wire.Auth)
@@ -159,10 +186,13 @@ func (d *Daemon) authRequest(sa *ikeSA, in inbound, h wire.Header, hash [32]byte
 		d.teardown(sa, "failed", true)
 		return
 	}
+	sa.peerID = cloneID(idi)
 	if m.Notify(wire.InitialContact) != nil {
-		// The peer starts afresh: what we had with it is stale.
+		// The peer starts afresh: what we had with this identity is
+		// stale (RFC 7296 section 2.4). Other identities of the conn,
+		// from the same address or not, are other initiators.
 		for _, o := range d.allSAs() {
-			if o != sa && o.conn == cn && o.remote.Addr() == sa.remote.Addr() && o.state != stInit {
+			if o != sa && o.conn == cn && o.state != stInit && sameID(o.peerID, sa.peerID) {
 				d.teardown(o, "initial contact", true)
 			}
 		}

@@ -67,6 +67,8 @@ func (d *Daemon) sendInit(sa *ikeSA) error {
 		&wire.Nonce{Data: sa.ni},
 		&wire.Notify{Type: wire.NATDetectionSourceIP, Data: src[:]},
 		&wire.Notify{Type: wire.NATDetectionDestIP, Data: dst[:]},
+		// RFC 6023: we accept an IKE_AUTH without a child SA.
+		&wire.Notify{Type: wire.ChildlessIKEv2Supported},
 	)
 	m := &wire.Message{Header: sa.header(wire.IKESAInit, 0, false), Payloads: pl}
 	b, err := m.Encode()
@@ -182,6 +184,7 @@ func (d *Daemon) initResponse(in inbound, h wire.Header) {
 	sa.myNext = 1
 	sa.lastRecv = time.Now()
 	sa.natPeer, sa.natUs = natDetect(m, sa.spiI, sa.spiR, in.remote, in.local)
+	sa.peerChildless = m.Notify(wire.ChildlessIKEv2Supported) != nil
 	if sa.natPeer || sa.natUs {
 		// Port 4500 from IKE_AUTH on, both ends (RFC 7296 section 2.23).
 		sa.natt = true
@@ -357,6 +360,9 @@ func (d *Daemon) initRequest(in inbound, h wire.Header) {
 		pl = append(pl, &wire.Notify{Type: wire.NATDetectionSourceIP, Data: src[:]},
 			&wire.Notify{Type: wire.NATDetectionDestIP, Data: dst[:]})
 	}
+	// RFC 6023: the initiator may leave the child out of IKE_AUTH.
+	pl = append(pl, &wire.Notify{Type: wire.ChildlessIKEv2Supported})
+	sa.peerChildless = m.Notify(wire.ChildlessIKEv2Supported) != nil
 	resp := &wire.Message{Header: sa.header(wire.IKESAInit, 0, true), Payloads: pl}
 	b, err := resp.Encode()
 	if err != nil {

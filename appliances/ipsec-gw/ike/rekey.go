@@ -299,6 +299,7 @@ func (d *Daemon) rekeyedSA(old *ikeSA, algs suite.Algs, initiator bool, spiI, sp
 	ns.state = stAuth
 	ns.local, ns.remote = old.local, old.remote
 	ns.natUs, ns.natPeer, ns.natt = old.natUs, old.natPeer, old.natt
+	ns.peerID, ns.peerChildless = old.peerID, old.peerChildless
 	ns.algs, ns.keys, ns.out, ns.in = algs, keys, out, in
 	return ns, nil
 }

@@ -61,6 +61,13 @@ type ikeSA struct {
 	retries  int // cookie and INVALID_KE retries of IKE_SA_INIT
 	sent     []wire.Proposal
 	halfOpen bool
+	// peerID is the peer's authenticated identity (its IDi or IDr), for
+	// INITIAL_CONTACT.
+	peerID *wire.ID
+	// peerChildless: the peer's IKE_SA_INIT announced RFC 6023 support;
+	// childless: as initiator, ask it for the IKE SA alone (IKE_AUTH
+	// without SA and TS), the children to follow with CREATE_CHILD_SA.
+	peerChildless, childless bool
 
 	// Our requests: the next message ID, the one outstanding and those
 	// waiting for it.

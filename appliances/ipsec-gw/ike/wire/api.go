@@ -233,6 +233,7 @@ const (
 	ESPTFCPaddingNotSupported NotifyType = 16394
 	NonFirstFragmentsAlso     NotifyType = 16395
 	MobikeSupported           NotifyType = 16396
+	ChildlessIKEv2Supported   NotifyType = 16418 // RFC 6023
 	FragmentationSupported    NotifyType = 16430
 	SignatureHashAlgorithms   NotifyType = 16431
 )

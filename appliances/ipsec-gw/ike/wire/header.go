@@ -104,6 +104,7 @@ var notifyNames = map[NotifyType]string{
 	Cookie: "COOKIE", UseTransportMode: "USE_TRANSPORT_MODE", RekeySA: "REKEY_SA",
 	ESPTFCPaddingNotSupported: "ESP_TFC_PADDING_NOT_SUPPORTED", NonFirstFragmentsAlso: "NON_FIRST_FRAGMENTS_ALSO",
 	MobikeSupported: "MOBIKE_SUPPORTED", FragmentationSupported: "IKEV2_FRAGMENTATION_SUPPORTED",
+	ChildlessIKEv2Supported: "CHILDLESS_IKEV2_SUPPORTED",
 	SignatureHashAlgorithms: "SIGNATURE_HASH_ALGORITHMS",
 }
 
