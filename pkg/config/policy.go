@@ -178,9 +178,9 @@ type IKEConn struct {
 	// only liveness checks: an answer missing for that long is a dead
 	// peer, whatever the retransmission schedule says.
 	DPDTimeout time.Duration `yaml:"dpd_timeout,omitempty" doc:"How long a request may go unanswered, retransmissions included, before the peer is declared dead; default: when the retransmissions (1s, doubling, 6 times) run out, about 2 minutes."`
-	Start     IKEStart      `yaml:"start,omitempty" doc:"When to bring the connection up: trap (default: when traffic for a child arrives), start (at once, and again whenever it goes down) or none (only answer the peer)."`
-	Children  []Child       `yaml:"children" nfv:"nonempty" doc:"Child SAs: which traffic goes through the tunnel."`
-	Pos       Pos           `yaml:"-"`
+	Start      IKEStart      `yaml:"start,omitempty" doc:"When to bring the connection up: trap (default: when traffic for a child arrives), start (at once, and again whenever it goes down) or none (only answer the peer)."`
+	Children   []Child       `yaml:"children" nfv:"nonempty" doc:"Child SAs: which traffic goes through the tunnel."`
+	Pos        Pos           `yaml:"-"`
 }
 
 // IKEAuth holds the IKE authentication secret.
