@@ -60,23 +60,27 @@
 // # Cost, measured
 //
 // BenchmarkClassify, the whole stage in memory on one core of the shared
-// 2-vCPU VM (see package conntrack), 64-byte frames, no allocations,
-// medians of three runs of 10^6 packets:
+// 2-vCPU VM (see package conntrack), 64-byte frames in bursts of 64 written
+// into frames the benchmark holds (as the router's BenchmarkForward), no
+// allocations, medians of five runs:
 //
-//	every packet a new connection      rules=10   1000   10000   100000
-//	  Mpps                                 1.7    1.2     1.2     0.95
-//	  CPU ns a packet                      561    600     724     1044
-//	packets of 1,000,000 established UDP connections: 3.6 Mpps, 261 ns
+//	every packet a new connection      rules=10   1000   10000
+//	  Mpps                                 1.46   1.50    1.22
+//	  CPU ns a packet                      685    639     818
+//	packets of 1,000,000 established UDP connections: 4.98 Mpps, 200 ns
 //
 // so with every packet a new connection the rate at 10,000 rules is about
-// 0.75 of the rate at 10: a new connection costs conntrack's misses in a
-// big table (the lookup, the reply tuple's, the slot's) and, with many
-// rules, the classifier's (its vectors no longer fit the caches). With
-// long connections the rate hardly depends on the rules at all (see nat's
-// BenchmarkPipeline). Packets of known connections cost memory latency:
-// Process first has conntrack read the burst's buckets and entries
-// together (Table.Prefetch, once the table outgrows the caches), so that
-// their misses overlap. Compiling 100,000 rules takes about 25 s.
+// 0.83 of the rate at 10 (rules=10 drops fewer packets, so it creates more
+// connections than rules=1000): a new connection costs conntrack's misses
+// in a big table (the lookup, the reply tuple's, the slot's) and, with
+// many rules, the classifier's (its tries and vectors no longer stay in the
+// caches beside the table's traffic). With long connections the rate
+// hardly depends on the rules at all (see nat's BenchmarkPipeline).
+// Packets of known connections cost memory latency: Process first has
+// conntrack read the burst's buckets and entries together, following the
+// chains a link at a time (Table.Prefetch, once the table outgrows the
+// caches), so that their misses overlap. Compiling 100,000 rules takes
+// about 25 s.
 //
 // Process, Tick, Release and Filter run on one worker goroutine; Reload
 // may be called from any.

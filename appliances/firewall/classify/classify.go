@@ -42,7 +42,12 @@ type family struct {
 // (Lakshman and Stiliadis's bit vectors). A vector starts with agg
 // aggregate words, whose bit j says whether word j is non-zero, then the
 // words (Baboescu and Varghese's aggregated bit vectors): ANDing the
-// aggregates first points at the words worth ANDing.
+// aggregates first points at the words worth ANDing. The selective fields'
+// vectors (addresses and ports) keep only their non-zero words, in order,
+// found by counting the aggregate bits below them: those fields' classes
+// hold a few rules each, so a vector of a few hundred bytes shrinks to a
+// few words, and thousands of rules' vectors fit the caches (the small
+// fields' few vectors, mostly ones, keep every word).
 //
 // The rules may be split into groups (see grouping), each with its own
 // vectors, so that the fields every rule of a group constrains have no
@@ -306,18 +311,29 @@ func (g *group) first(cls *[numFields + 1]uint32, best int32, ones []uint64) int
 		}
 		v[0] = g.present // every word is a candidate
 	}
-	s0, s1, s2, s3 := v[0][:g.stride], v[1][:g.stride], v[2][:g.stride], v[3][:g.stride]
+	// The selective fields' vectors are packed: their aggregate words,
+	// then only the words the aggregates say are non-zero, in order, so
+	// word j of vector k is at agg + the number of its aggregate bits
+	// below j (pk counts those of the aggregate words already passed).
+	// The dense fields' vectors have every word.
+	s0, s1, s2, s3 := v[0], v[1], v[2], v[3]
 	d0, d1, d2 := v[4][:g.stride], v[5][:g.stride], v[6][:g.stride]
 	a := g.agg
+	var p0, p1, p2, p3 int
 	for i := range a {
-		x := s0[i] & s1[i] & s2[i] & s3[i]
+		m0, m1, m2, m3 := s0[i], s1[i], s2[i], s3[i]
+		x := m0 & m1 & m2 & m3
 		for x != 0 {
-			w := a + i*64 + bits.TrailingZeros64(x)
-			base := (w - a) * 64
+			b := bits.TrailingZeros64(x)
+			j := i*64 + b // the word
+			base := j * 64
 			if g.rules[base] >= best {
 				return -1 // the rest come later than the match in hand
 			}
-			if y := s0[w] & s1[w] & s2[w] & s3[w] & d0[w] & d1[w] & d2[w]; y != 0 {
+			below := uint64(1)<<b - 1
+			y := s0[a+p0+bits.OnesCount64(m0&below)] & s1[a+p1+bits.OnesCount64(m1&below)] &
+				s2[a+p2+bits.OnesCount64(m2&below)] & s3[a+p3+bits.OnesCount64(m3&below)]
+			if y &= d0[a+j] & d1[a+j] & d2[a+j]; y != 0 {
 				if r := g.rules[base+bits.TrailingZeros64(y)]; r < best {
 					return r
 				}
@@ -325,6 +341,10 @@ func (g *group) first(cls *[numFields + 1]uint32, best int32, ones []uint64) int
 			}
 			x &= x - 1
 		}
+		p0 += bits.OnesCount64(m0)
+		p1 += bits.OnesCount64(m1)
+		p2 += bits.OnesCount64(m2)
+		p3 += bits.OnesCount64(m3)
 	}
 	return -1
 }
@@ -699,7 +719,11 @@ func buildGroup(ms []int, global []int32, fbs []*fieldBuild) group {
 					}
 				}
 				v.arena = append(v.arena, agg...)
-				v.arena = append(v.arena, b...)
+				for _, x := range b {
+					if x != 0 || !selective(fb.f.kind) {
+						v.arena = append(v.arena, x) // packed (see first)
+					}
+				}
 			}
 			v.offs[c] = off
 		}

@@ -39,8 +39,12 @@
 // with a match. A lookup is therefore a handful of table lookups and an
 // AND of 4 or 5 vectors up to the first match: its cost grows with the
 // position of the first matching rule divided by 64, not with the rule
-// count. Memory is classes × rules / 8 bytes per field, with identical
-// vectors shared.
+// count. Memory is at most classes × rules / 8 bytes per field, with
+// identical vectors shared; the address and port fields' vectors keep only
+// their non-zero words (a class of a /24 among 10,000 rules: two aggregate
+// words and one or two words, not 80), so that a big rule set's vectors
+// stay in the caches beside the connection table's traffic: the rules of
+// the firewall's BenchmarkClassify take about 1.8 MiB at 10,000 rules.
 //
 // # Measured, and what was not kept
 //

@@ -9,14 +9,19 @@ import "time"
 //
 // Only the owning worker reads or writes an Entry (see Table).
 type Entry struct {
-	tuple [2]Tuple  // indexed by Dir
-	next  [2]uint32 // hash chain links of each direction's key, as refs
+	// The fields are laid out for the lookup: a packet of either direction
+	// reads its tuple, its chain link, the timer and the status, and those
+	// sit together between the two tuples, so that either direction's
+	// lookup touches two cache lines at most (and the expiry hand, reading
+	// expires and status, one), where a layout by kind touched three or
+	// four. TCP's window state, read only for TCP, comes last.
+	orig Tuple // the Original direction's key
 	// expires is when the entry times out, in Table time (ns).
 	expires int64
-	tcp     [2]tcpDir // window tracking, indexed by the sender's Dir
-	gen     uint32
-	state   TCPState
 	status  uint8
+	state   TCPState
+	gen     uint32
+	next    [2]uint32 // hash chain links of each direction's key, as refs
 
 	// Mark is the caller's: the stage may keep, say, the rule that accepted
 	// the connection and the policy generation it was judged under. Create
@@ -27,6 +32,17 @@ type Entry struct {
 	// Reply tuple itself (as in Linux): a packet of direction d leaves with
 	// the reverse of the other direction's tuple.
 	NAT NATBinding
+
+	reply Tuple     // the Reply direction's key
+	tcp   [2]tcpDir // window tracking, indexed by the sender's Dir
+}
+
+// tup is the key of direction d.
+func (e *Entry) tup(d Dir) *Tuple {
+	if d == Original {
+		return &e.orig
+	}
+	return &e.reply
 }
 
 // NATBinding says which halves of an entry's tuples differ by translation.
@@ -59,7 +75,7 @@ const (
 )
 
 // Tuple returns the tuple of direction d. The caller must not change it.
-func (e *Entry) Tuple(d Dir) *Tuple { return &e.tuple[d&1] }
+func (e *Entry) Tuple(d Dir) *Tuple { return e.tup(d) }
 
 // Gen is the entry's generation: it changes every time the slot is given
 // to a new connection.

@@ -17,13 +17,13 @@ func (t *Table) check() error {
 		}
 		live++
 		for d := Original; d <= Reply; d++ {
-			k := &e.tuple[d]
+			k := e.tup(d)
 			if got := t.find(k, t.key.hash(k)); got != ref(uint32(i), d) {
 				return fmt.Errorf("entry %d %v key %v: find gives ref %d, want %d", i, d, k, got, ref(uint32(i), d))
 			}
 		}
-		if e.tuple[Original].equal(&e.tuple[Reply]) {
-			return fmt.Errorf("entry %d: both directions have tuple %v", i, e.tuple[0])
+		if e.orig.equal(&e.reply) {
+			return fmt.Errorf("entry %d: both directions have tuple %v", i, e.orig)
 		}
 	}
 	if live != t.live {
@@ -40,7 +40,7 @@ func (t *Table) check() error {
 			if !e.Live() {
 				return fmt.Errorf("bucket %d: ref %d names a free entry", b, r)
 			}
-			if h := t.key.hash(&e.tuple[refDir(r)]) & t.mask; h != uint64(b) {
+			if h := t.key.hash(e.tup(refDir(r))) & t.mask; h != uint64(b) {
 				return fmt.Errorf("bucket %d: ref %d hashes to bucket %d", b, r, h)
 			}
 			nodes++

@@ -9,6 +9,9 @@ import (
 // prefetchChunk is how many packets Prefetch looks up together.
 const prefetchChunk = 64
 
+// prefetchLinks bounds the chain links Prefetch follows for a packet.
+const prefetchLinks = 3
+
 // Prefetch reads, for each packet of a burst, the index bucket and the
 // entry that Track will read, so that the burst's cache misses overlap
 // instead of coming one after the other: in a table much bigger than the
@@ -17,35 +20,59 @@ const prefetchChunk = 64
 // the package doc). It changes nothing and does not allocate; in a table
 // that fits the caches it is wasted work.
 func (t *Table) Prefetch(ps []packet.Parsed) {
-	var hs [prefetchChunk]uint64
+	var keys [prefetchChunk]Tuple
 	var refs [prefetchChunk]uint32
+	var who [prefetchChunk]uint8
 	var sink int64
-	for len(ps) > 0 {
-		c := ps[:min(len(ps), prefetchChunk)]
-		ps = ps[len(c):]
+	for base := 0; base < len(ps); base += prefetchChunk {
+		c := ps[base:min(len(ps), base+prefetchChunk)]
 		// The hashes first, with no load from the table, then the loads
 		// in loops of a few instructions each: that way the out-of-order
 		// core has many misses in flight, not the one or two that fit its
 		// window beside the decoding and hashing.
 		n := 0
 		for i := range c {
-			var k Tuple
-			if quickTuple(&c[i], &k) {
-				hs[n] = t.key.hash(&k) & t.mask
+			if quickTuple(&c[i], &keys[i]) {
+				refs[n] = uint32(t.key.hash(&keys[i]) & t.mask)
+				who[n] = uint8(i)
 				n++
 			}
 		}
 		// The buckets: independent loads.
-		for i, h := range hs[:n] {
+		for i, h := range refs[:n] {
 			refs[i] = t.heads[h]
 		}
-		// Then the entries the buckets name: the lines Track reads (the
-		// key, the timer and status, the TCP state).
-		for _, r := range refs[:n] {
-			if r != 0 {
-				e := &t.entries[refEntry(r)]
-				sink += e.expires + int64(e.tuple[refDir(r)].SrcPort) + int64(e.status) + int64(e.tcp[1].end)
+		// Then the entries the buckets name, a chain link at a time for
+		// the whole burst: one loop that only loads (the lines Track
+		// reads: the key, the chain link, the timer and status, and TCP's
+		// window), then one that compares, the entries now at hand, and
+		// keeps the packets whose key is further down their chain (a
+		// bucket holds one key on average, so a third of them).
+		for link := 0; n > 0; link++ {
+			for j, r := range refs[:n] {
+				if r != 0 {
+					e := &t.entries[refEntry(r)]
+					d := refDir(r)
+					k := e.tup(d)
+					sink += e.expires + int64(e.status) + int64(e.next[d]) + int64(k.Src[0]) + int64(k.DstPort)
+					if keys[who[j]].Proto == packet.IPProtoTCP {
+						sink += int64(e.tcp[0].end) + int64(e.tcp[1].maxAck)
+					}
+				}
 			}
+			m := 0
+			for j, r := range refs[:n] {
+				if r == 0 {
+					continue // the end of the chain: no entry
+				}
+				e := &t.entries[refEntry(r)]
+				d := refDir(r)
+				if i := who[j]; !e.tup(d).equal(&keys[i]) && link+1 < prefetchLinks {
+					refs[m], who[m] = e.next[d], i
+					m++
+				}
+			}
+			n = m
 		}
 	}
 	t.sink += sink

@@ -212,7 +212,7 @@ func (t *Table) find(k *Tuple, h uint64) uint32 {
 	for r != 0 {
 		e := &t.entries[refEntry(r)]
 		d := refDir(r)
-		if e.tuple[d].equal(k) {
+		if e.tup(d).equal(k) {
 			return r
 		}
 		r = e.next[d]
@@ -255,7 +255,7 @@ func (t *Table) link(e *Entry, i uint32, d Dir, h uint64) {
 
 func (t *Table) unlink(e *Entry, i uint32, d Dir) {
 	r := ref(i, d)
-	p := &t.heads[t.key.hash(&e.tuple[d])&t.mask]
+	p := &t.heads[t.key.hash(e.tup(d))&t.mask]
 	for *p != 0 {
 		if *p == r {
 			*p = e.next[d]

@@ -277,7 +277,7 @@ func (t *Table) Create(r *Result, reply *Tuple, now int64) (*Entry, error) {
 	}
 	i--
 	e := &t.entries[i]
-	e.tuple[Original], e.tuple[Reply] = *orig, *reply
+	e.orig, e.reply = *orig, *reply
 	e.status = stLive
 	e.state = TCPNone
 	e.Mark, e.NAT = 0, NATBinding{}

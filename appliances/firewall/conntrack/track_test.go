@@ -119,7 +119,7 @@ func TestRelated(t *testing.T) {
 			// The router in front of the server cannot reach it: the
 			// error goes back to the client, the reply way.
 			g.want(cttest.Unreachable(rtr, synf), StateRelated, Reply)
-			if g.r.Entry != e || g.r.Inner.Tuple != e.tuple[Original] {
+			if g.r.Entry != e || g.r.Inner.Tuple != e.orig {
 				t.Fatalf("related to %v, quote %v", g.r.Entry, g.r.Inner.Tuple)
 			}
 			saf := seg(s, c, synack, 5000, 1001, 1000, 0)
@@ -284,7 +284,7 @@ func TestClash(t *testing.T) {
 	g := newRig(t, Options{})
 	q, _ := udpFlow(1)
 	g.want(q, StateNew, Original)
-	reply := g.r.Entry.tuple[Reply]
+	reply := g.r.Entry.reply
 	q2, _ := udpFlow(2)
 	if s := g.track(q2); s != StateNew {
 		t.Fatal(s)
@@ -294,7 +294,7 @@ func TestClash(t *testing.T) {
 		t.Fatalf("got %v, want ErrClash", err)
 	}
 	// And on the first flow's original tuple too: it is a key as well.
-	orig := g.ct.entries[0].tuple[Original]
+	orig := g.ct.entries[0].orig
 	if _, err := g.ct.Create(&g.r, &orig, g.now); !errors.Is(err, ErrClash) {
 		t.Fatalf("got %v, want ErrClash", err)
 	}
