@@ -601,7 +601,7 @@ func (p *Port) kick(trap uintptr) unix.Errno {
 // what an idle port must not leave pending — completed frames back to the
 // pool, the fill ring topped up, descriptors left on the TX ring sent, the
 // fill ring's wake-up flag honoured — and returns false, arming nothing,
-// when packets are already waiting, when no frame is on the fill ring (the
+// when descriptors are still on the TX ring, when packets are already waiting, when no frame is on the fill ring (the
 // port could not receive, so nothing would wake the loop), or when the
 // socket is no longer bound (the next Recv returns ErrUnbound). A loop that
 // sleeps when an interface is removed learns it when it next wakes: on
@@ -613,7 +613,12 @@ func (p *Port) Arm(bell *dataplane.Bell) bool {
 	p.reclaim()
 	p.refill()
 	if p.txStalled {
-		p.kickTx()
+		// Frames still on the TX ring would wait for a kick that a
+		// sleeping loop never makes (their completion does not wake
+		// the socket): stay awake, polling, until they have left.
+		if p.kickTx(); p.txStalled {
+			return false
+		}
 	}
 	p.readKernelStats()
 	// recvfrom wakes a zero-copy driver that asked for it (the fill
