@@ -18,7 +18,8 @@ import (
 type Classifier struct {
 	ones []uint64  // all ones, as long as the longest vector
 	meta []Match   // by rule: the Match it gives
-	fam  [2]family // IPv4, IPv6
+	fam  [2]family // IPv4, IPv6: the bit vectors of a family without a tree
+	tree [2]*tree  // IPv4, IPv6: the decision trees (nil: over budget)
 	mem  int       // bytes of lookup structures
 }
 
@@ -160,6 +161,17 @@ func Compile(rules []Rule) (*Classifier, error) {
 		c.meta[i] = Match{Rule: int32(i), Action: rules[i].Action, Log: rules[i].Log}
 	}
 	for f, v6 := range []bool{false, true} {
+		if useTree {
+			t, err := buildTree(rules, v6)
+			if err == nil {
+				c.tree[f] = t
+				c.mem += t.mem
+				continue
+			}
+			if err != errTreeBudget {
+				return nil, err
+			}
+		}
 		if err := c.fam[f].build(rules, v6); err != nil {
 			return nil, err
 		}
@@ -200,10 +212,19 @@ func (c *Classifier) Classify(k *Key) Match {
 	if bl == 0 || bl != k.Dst.BitLen() {
 		return noMatch // no address, or a mix of families: no rule can match
 	}
-	f := &c.fam[0]
+	fi := 0
 	if bl == 128 {
-		f = &c.fam[1]
+		fi = 1
 	}
+	if t := c.tree[fi]; t != nil {
+		var kv [16]uint64
+		keyDims(k, &kv)
+		if r := t.lookup(&kv, uint8(k.State)); r >= 0 {
+			return c.meta[r]
+		}
+		return noMatch
+	}
+	f := &c.fam[fi]
 	pt := &f.parts[f.byProto[k.Proto]]
 	var cls [numFields + 1]uint32
 	if pt.src {

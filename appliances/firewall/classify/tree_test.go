@@ -1,0 +1,249 @@
+package classify_test
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/nfvkit/nfvkit/appliances/firewall/classify"
+	"github.com/nfvkit/nfvkit/appliances/firewall/classify/classifytest"
+	"github.com/nfvkit/nfvkit/pkg/config"
+)
+
+// randRules makes n rules over small value spaces, so that they overlap
+// and nest: prefixes of every length of both families (in a few /8s and
+// /32s), lists of them and shared sets (some of both families), zones and
+// interfaces, protocols, port ranges and lists, ICMP types, states.
+func randRules(r *rand.Rand, n int) []classify.Rule {
+	var sets [][]netip.Prefix
+	for range 8 {
+		s := make([]netip.Prefix, 1+r.IntN(40))
+		for i := range s {
+			s[i] = randPrefix(r, r.IntN(4) == 0)
+		}
+		sets = append(sets, s)
+	}
+	addrs := func(v6 bool) []netip.Prefix {
+		switch r.IntN(6) {
+		case 0, 1:
+			return nil
+		case 2:
+			return sets[r.IntN(len(sets))]
+		case 3:
+			l := make([]netip.Prefix, 1+r.IntN(4))
+			for i := range l {
+				l[i] = randPrefix(r, v6 != (r.IntN(8) == 0))
+			}
+			return l
+		}
+		return []netip.Prefix{randPrefix(r, v6)}
+	}
+	ports := func() []classify.PortRange {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		l := make([]classify.PortRange, 1+r.IntN(3))
+		for i := range l {
+			lo := uint16(r.IntN(70))
+			if r.IntN(4) == 0 {
+				lo = uint16(r.IntN(65536))
+			}
+			hi := lo
+			if r.IntN(2) == 0 {
+				hi = uint16(min(65535, int(lo)+r.IntN(3000)))
+			}
+			l[i] = classify.PortRange{Lo: lo, Hi: hi}
+		}
+		return l
+	}
+	ifaces := func() []uint16 {
+		switch r.IntN(5) {
+		case 0, 1:
+			return nil
+		case 2:
+			return []uint16{uint16(r.IntN(5)), classify.Self}
+		}
+		return []uint16{uint16(r.IntN(5))}
+	}
+	rs := make([]classify.Rule, n)
+	for i := range rs {
+		x := &rs[i]
+		v6 := r.IntN(3) == 0
+		x.In, x.Out = ifaces(), ifaces()
+		x.Src, x.Dst = addrs(v6), addrs(v6)
+		x.Proto = []uint8{0, 0, 1, 6, 6, 17, 17, 47, 58}[r.IntN(9)]
+		switch x.Proto {
+		case 6, 17:
+			x.SrcPorts, x.DstPorts = ports(), ports()
+			if r.IntN(2) == 0 {
+				x.SrcPorts = nil
+			}
+		case 1, 58:
+			for range r.IntN(3) {
+				x.ICMPTypes = append(x.ICMPTypes, uint8(r.IntN(6)))
+			}
+		}
+		if r.IntN(6) == 0 {
+			x.State = config.ConnState(1 + r.IntN(15))
+		}
+		x.Action = classify.Action(r.IntN(3))
+		x.Log = r.IntN(7) == 0
+		x.Never = r.IntN(100) == 0
+	}
+	return rs
+}
+
+func randPrefix(r *rand.Rand, v6 bool) netip.Prefix {
+	if v6 {
+		var a [16]byte
+		a[0], a[1], a[2], a[3] = 0x20, 0x01, 0x0d, byte(0xb8+r.IntN(2))
+		for i := 4; i < 16; i++ {
+			a[i] = byte(r.IntN(4))
+		}
+		return netip.PrefixFrom(netip.AddrFrom16(a), r.IntN(129)).Masked()
+	}
+	a := [4]byte{byte(10 + r.IntN(2)), byte(r.IntN(4)), byte(r.IntN(4)), byte(r.IntN(8))}
+	return netip.PrefixFrom(netip.AddrFrom4(a), r.IntN(33)).Masked()
+}
+
+// randKeys makes n keys, most inside some rule's fields, so that many
+// match a rule and many match several.
+func randKeys(r *rand.Rand, rs []classify.Rule, n int) []classify.Key {
+	ks := make([]classify.Key, n)
+	host := func(p netip.Prefix) netip.Addr {
+		a := p.Addr().As16()
+		off := 0
+		if p.Addr().Is4() {
+			off = 12
+		}
+		for b := p.Bits(); b < p.Addr().BitLen(); b++ {
+			if r.IntN(2) == 0 {
+				a[off+b/8] |= 0x80 >> (b % 8)
+			}
+		}
+		if p.Addr().Is4() {
+			return netip.AddrFrom4([4]byte(a[12:]))
+		}
+		return netip.AddrFrom16(a)
+	}
+	for i := range ks {
+		k := &ks[i]
+		v6 := r.IntN(3) == 0
+		k.Src, k.Dst = host(randPrefix(r, v6)), host(randPrefix(r, v6))
+		k.In, k.Out = uint16(r.IntN(6)), uint16(r.IntN(6))
+		if r.IntN(6) == 0 {
+			k.Out = classify.Self
+		}
+		k.Proto = []uint8{1, 6, 17, 47, 58, 132}[r.IntN(6)]
+		k.SrcPort, k.DstPort = uint16(r.IntN(80)), uint16(r.IntN(3100))
+		if r.IntN(5) == 0 {
+			k.SrcPort, k.DstPort = uint16(r.Uint32()), uint16(r.Uint32())
+		}
+		k.ICMPType = uint8(r.IntN(7))
+		k.State = config.ConnState(1 << r.IntN(4))
+		if len(rs) == 0 || r.IntN(4) == 0 {
+			continue
+		}
+		// Take fields from a rule (each field from some rule, sometimes
+		// from different ones).
+		x := &rs[r.IntN(len(rs))]
+		pick := func(ps []netip.Prefix, a *netip.Addr) {
+			if len(ps) > 0 {
+				if p := ps[r.IntN(len(ps))]; p.Addr().Is6() == a.Is6() {
+					*a = host(p)
+				}
+			}
+		}
+		pick(x.Src, &k.Src)
+		pick(x.Dst, &k.Dst)
+		if r.IntN(4) != 0 {
+			x = &rs[r.IntN(len(rs))]
+		}
+		if len(x.In) > 0 {
+			k.In = x.In[r.IntN(len(x.In))]
+		}
+		if len(x.Out) > 0 {
+			k.Out = x.Out[r.IntN(len(x.Out))]
+		}
+		if x.Proto != 0 {
+			k.Proto = x.Proto
+		}
+		if l := x.DstPorts; len(l) > 0 {
+			pr := l[r.IntN(len(l))]
+			k.DstPort = pr.Lo + uint16(r.IntN(int(pr.Hi-pr.Lo)+1))
+		}
+		if l := x.SrcPorts; len(l) > 0 {
+			k.SrcPort = l[r.IntN(len(l))].Hi
+		}
+		if l := x.ICMPTypes; len(l) > 0 {
+			k.ICMPType = l[r.IntN(len(l))]
+		}
+	}
+	return ks
+}
+
+// TestTreeCrossCheck compares the decision trees with the linear reference
+// on random rule sets of thousands of rules and many packets each, with a
+// budget that lets every tree be built.
+func TestTreeCrossCheck(t *testing.T) {
+	defer classify.SetTree(true, 1<<30, 1<<30, 1<<40)()
+	sizes, keys := []int{1, 7, 60, 400, 3000, 8000}, 20000
+	if testing.Short() {
+		sizes, keys = sizes[:5], 5000
+	}
+	cases, matched, mem := 0, 0, 0
+	for _, n := range sizes {
+		for seed := range uint64(3) {
+			r := rand.New(rand.NewPCG(seed, uint64(n)))
+			rules := randRules(r, n)
+			c, err := classify.Compile(rules)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem = max(mem, c.Memory())
+			for _, v6 := range []bool{false, true} {
+				if _, _, _, ok := c.TreeStats(v6); !ok {
+					t.Fatalf("%d rules: no tree (v6 %v)", n, v6)
+				}
+			}
+			ks := randKeys(r, rules, keys)
+			if a := testing.AllocsPerRun(5, func() { c.Classify(&ks[0]); c.Classify(&ks[len(ks)-1]) }); a != 0 {
+				t.Errorf("%d rules: %v allocations a lookup", n, a/2)
+			}
+			for _, k := range ks {
+				got, want := c.Classify(&k), classifytest.Linear(rules, &k)
+				if got != want {
+					t.Fatalf("%d rules, seed %d: key %+v: got %+v, want %+v (rule %+v)", n, seed, k, got, want, ruleOf(rules, want.Rule))
+				}
+				if got.Rule >= 0 {
+					matched++
+				}
+				cases++
+			}
+		}
+	}
+	if matched < cases/4 {
+		t.Errorf("only %d of %d keys match a rule: the generator is off", matched, cases)
+	}
+	t.Logf("%d cases agree, %d matching a rule; at most %.1f MiB", cases, matched, float64(mem)/(1<<20))
+}
+
+// TestTreeFallback checks that a rule set over the tree's budget keeps the
+// bit vectors, and that they answer the same.
+func TestTreeFallback(t *testing.T) {
+	defer classify.SetTree(true, 0, 1<<30, 1<<10)()
+	g := classifytest.New(3)
+	rules := g.Rules(500)
+	c, err := classify.Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ok := c.TreeStats(false); ok {
+		t.Fatal("a tree over the budget was kept")
+	}
+	for _, k := range g.Keys(rules, 3000) {
+		if got, want := c.Classify(&k), classifytest.Linear(rules, &k); got != want {
+			t.Fatalf("key %+v: got %+v, want %+v", k, got, want)
+		}
+	}
+}
