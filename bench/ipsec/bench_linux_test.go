@@ -3,12 +3,8 @@ package ipsec
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -136,11 +132,11 @@ func BenchmarkIPsecTCP(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				for i, t := range tunnels {
-					up[i] += iperf(b, t.HostA, t.HostB, swantest.HostBAddr.String())
+					up[i] += nettest.IPerf(b, t.HostA, t.HostB, swantest.HostBAddr.String())
 					peak[i] = max(peak[i], rss(t))
 				}
 				for i, t := range tunnels {
-					down[i] += iperf(b, t.HostB, t.HostA, swantest.HostAAddr.String())
+					down[i] += nettest.IPerf(b, t.HostB, t.HostA, swantest.HostAAddr.String())
 					peak[i] = max(peak[i], rss(t))
 				}
 			}
@@ -171,55 +167,3 @@ func rss(t tunnel) int64 {
 	}
 	return m
 }
-
-// iperf runs iperf3 for 3 s from namespace from to a server on addr in
-// namespace to (started on first use, stopped when the benchmark ends),
-// and returns the bits per second received. TCP only: kernel-libipsec
-// has no back-pressure, and a UDP flood grows charon by hundreds of MB.
-func iperf(b *testing.B, from, to, addr string) float64 {
-	b.Helper()
-	iperfMu.Lock()
-	if !iperfServers[to] {
-		srv := exec.Command("ip", "netns", "exec", to, "iperf3", "-s", "-p", "5201")
-		srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := srv.Start(); err != nil {
-			iperfMu.Unlock()
-			b.Fatal(err)
-		}
-		iperfServers[to] = true
-		b.Cleanup(func() {
-			srv.Process.Kill()
-			srv.Wait()
-			iperfMu.Lock()
-			delete(iperfServers, to)
-			iperfMu.Unlock()
-		})
-	}
-	iperfMu.Unlock()
-	var r struct {
-		Error string `json:"error"`
-		End   struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	for try := 0; ; try++ {
-		out, err := exec.Command("ip", "netns", "exec", from, "timeout", "30", "iperf3", "-c", addr, "-p", "5201", "-t", "3", "-J").Output()
-		r.Error = ""
-		if jerr := json.Unmarshal(out, &r); jerr == nil && err == nil && r.Error == "" {
-			break
-		}
-		if try == 50 { // the server is not up after a second
-			b.Fatalf("iperf3 %s -> %s: %v %s", from, to, err, r.Error)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.Logf("iperf3 %s -> %s: %.0f Mbit/s", from, to, r.End.SumReceived.BitsPerSecond/1e6)
-	return r.End.SumReceived.BitsPerSecond
-}
-
-var (
-	iperfMu      sync.Mutex
-	iperfServers = map[string]bool{} // namespaces with an iperf3 server running
-)

@@ -1,10 +1,8 @@
 package wireguard
 
 import (
-	"encoding/json"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -33,10 +31,10 @@ func BenchmarkWireGuardTCP(b *testing.B) {
 	var oursUp, oursDown, theirsUp, theirsDown float64
 	b.ResetTimer()
 	for range b.N {
-		oursUp += iperf(b, ours.NsA, ours.NsB, "10.2.0.10")
-		theirsUp += iperf(b, theirs.NsA, theirs.NsB, "10.2.0.10")
-		oursDown += iperf(b, ours.NsB, ours.NsA, "10.1.0.10")
-		theirsDown += iperf(b, theirs.NsB, theirs.NsA, "10.1.0.10")
+		oursUp += nettest.IPerf(b, ours.NsA, ours.NsB, "10.2.0.10")
+		theirsUp += nettest.IPerf(b, theirs.NsA, theirs.NsB, "10.2.0.10")
+		oursDown += nettest.IPerf(b, ours.NsB, ours.NsA, "10.1.0.10")
+		theirsDown += nettest.IPerf(b, theirs.NsB, theirs.NsA, "10.1.0.10")
 	}
 	b.StopTimer()
 	n := float64(b.N)
@@ -47,49 +45,6 @@ func BenchmarkWireGuardTCP(b *testing.B) {
 	b.ReportMetric((oursUp+oursDown)/(theirsUp+theirsDown), "ratio")
 	b.ReportMetric(0, "ns/op")
 }
-
-// iperf runs iperf3 for 3 s from namespace from to a server on addr in
-// namespace to (started on first use, stopped when the benchmark ends),
-// and returns the bits per second received.
-func iperf(b *testing.B, from, to, addr string) float64 {
-	b.Helper()
-	if !iperfServers[to] {
-		srv := exec.Command("ip", "netns", "exec", to, "iperf3", "-s", "-p", "5201")
-		if err := srv.Start(); err != nil {
-			b.Fatal(err)
-		}
-		iperfServers[to] = true
-		b.Cleanup(func() {
-			srv.Process.Kill()
-			srv.Wait()
-			delete(iperfServers, to)
-		})
-	}
-	var r struct {
-		Error string `json:"error"`
-		End   struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	for try := 0; ; try++ {
-		out, err := exec.Command("ip", "netns", "exec", from, "iperf3", "-c", addr, "-p", "5201", "-t", "3", "-J").Output()
-		r.Error = ""
-		if jerr := json.Unmarshal(out, &r); jerr == nil && err == nil && r.Error == "" {
-			break
-		}
-		if try == 50 { // the server is not up after a second
-			b.Fatalf("iperf3 %s -> %s: %v %s", from, to, err, r.Error)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.Logf("iperf3 %s -> %s: %.0f Mbit/s", from, to, r.End.SumReceived.BitsPerSecond/1e6)
-	return r.End.SumReceived.BitsPerSecond
-}
-
-// iperfServers are the namespaces with an iperf3 server running.
-var iperfServers = map[string]bool{}
 
 // sites is wgtest's interop topology with our gateway in namespace G, or
 // with wireguard-go there in its place (wggo), the tunnel up and carrying
