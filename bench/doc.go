@@ -8,8 +8,10 @@
 //	bench/topo        the gen -- fwd -- sink namespaces, veths, addresses, routes,
 //	                  static neighbours; counters over rtnetlink; clean-up
 //	bench/pktgen      the traffic generator: IPv4/UDP from an AF_PACKET TX ring
-//	bench/e2e         cases (kernel, nfv-router/afpacket, nfv-router/afxdp),
-//	                  one measurement, repetitions, medians, table and JSON
+//	bench/e2e         cases (kernel, nfv-router/afpacket, nfv-router/afxdp;
+//	                  nftables and nfv-firewall with 10 and 1,000 rules),
+//	                  one measurement, the rate search, repetitions,
+//	                  medians, table and JSON
 //	bench/cmd/e2e     the harness as a program (also `nfv bench`)
 //	bench/cmd/pktgen  the generator as a program of its own
 //	bench/wireguard   TCP through a WireGuard tunnel: our ipsec-gw gateway against
@@ -23,7 +25,8 @@
 //	nfv bench -duration 5s                       # the same, measuring that nfv binary
 //
 // It prints one row per case, frame size and core count — offered and
-// delivered Mpps, Gbit/s, loss, the ratio to the kernel — and writes
+// delivered Mpps, Gbit/s, loss, the ratio to the kernel (the firewall's to
+// nftables with the same rules) — and writes
 // every measurement to out/bench-e2e.json. See package e2e for what each
 // case measures and how.
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/nfvkit/nfvkit/bench/topo"
@@ -35,6 +36,17 @@ type Case struct {
 	// Baseline marks the reference every other case's ratio is taken
 	// against (the kernel).
 	Baseline bool
+	// Against, when set, names the case this one's ratio is taken against
+	// instead of the baseline (the firewall against nftables with the
+	// same rules); the harness runs it before this one.
+	Against string
+	// Sizes, when set, are the only frame sizes the case runs at.
+	Sizes []int
+}
+
+// runsAt reports whether the case runs at frame size size.
+func (c *Case) runsAt(size int) bool {
+	return len(c.Sizes) == 0 || slices.Contains(c.Sizes, size)
 }
 
 // Env is what a case starts with.
@@ -70,6 +82,12 @@ func Cases() []Case {
 		KernelCase(),
 		RouterCase("afpacket"),
 		RouterCase("afxdp"),
+		NftablesCase(10),
+		FirewallCase("afpacket", 10),
+		FirewallCase("afxdp", 10),
+		NftablesCase(1000),
+		FirewallCase("afpacket", 1000),
+		FirewallCase("afxdp", 1000),
 	}
 }
 

@@ -63,6 +63,7 @@ type ReportOptions struct {
 	Warmup  string   `json:"warmup"`
 	Window  string   `json:"window"`
 	RatePPS float64  `json:"rate_pps"`
+	Search  bool     `json:"search"`
 	Flows   int      `json:"flows"`
 }
 
@@ -90,6 +91,8 @@ func mainIO(args []string, p Program, stdout, stderr io.Writer) int {
 	casesF := fs.String("cases", "", "cases to run, comma-separated (default all: "+strings.Join(caseNames(Cases()), ",")+"); the kernel always runs")
 	cpusF := fs.String("cpus", "", "CPUs to use, generator's first (default: the first two this process may use)")
 	rate := fs.Float64("rate", 0, "packets per second to offer (0: as fast as the generator can)")
+	sinkIP := fs.Bool("sink-ip", false, "let sink's IP layer take and drop every packet instead of dropping it at sink0's ingress hook")
+	search := fs.Bool("search", true, "with -rate 0: when full speed loses packets, measure at the offered load that delivers most")
 	flows := fs.Int("flows", 16, "UDP flows (source ports)")
 	jsonOut := fs.String("json", "out/bench-e2e.json", "write the report as JSON to this file (empty: don't)")
 	nfvHelp := "nfv program for the appliance cases (default: build ./cmd/nfv of this module)"
@@ -176,7 +179,7 @@ func mainIO(args []string, p Program, stdout, stderr io.Writer) int {
 	}
 	o := Options{
 		Warmup: *warmup, Window: *window, Rate: *rate, Flows: *flows, CPUs: cpus,
-		Generator: gen, Dir: dir, Settle: *settle, Log: log,
+		Generator: gen, Dir: dir, Settle: *settle, Log: log, Search: *search, SinkIPLayer: *sinkIP,
 	}
 	if needsNFV(cases) {
 		if *nfv != "" {
@@ -195,10 +198,17 @@ func mainIO(args []string, p Program, stdout, stderr io.Writer) int {
 		Host:    hostInfo(cpus),
 		Options: ReportOptions{
 			Cases: caseNames(cases), Sizes: sizes, Cores: cores, Reps: *reps,
-			Warmup: warmup.String(), Window: window.String(), RatePPS: *rate, Flows: *flows,
+			Warmup: warmup.String(), Window: window.String(), RatePPS: *rate, Search: *search, Flows: *flows,
 		},
 	}
-	total := *reps * len(sizes) * len(cores) * len(cases)
+	total := 0
+	for _, size := range sizes {
+		for _, c := range cases {
+			if c.runsAt(size) {
+				total += *reps * len(cores)
+			}
+		}
+	}
 	n := 0
 	failed := false
 loop:
@@ -208,6 +218,9 @@ loop:
 				for _, c := range cases {
 					if ctx.Err() != nil {
 						break loop
+					}
+					if !c.runsAt(size) {
+						continue
 					}
 					n++
 					m := Measure(ctx, c, Scenario{Size: size, Cores: nc}, r, o)
@@ -238,7 +251,7 @@ loop:
 	fmt.Fprintf(stdout, "nfvkit end-to-end benchmark, %s, kernel %s, CPUs %s, load at start %s\n",
 		rep.Started.Format(time.RFC3339), rep.Host.Kernel, cpuList(cpus), rep.Host.LoadAvg)
 	fmt.Fprintf(stdout, "window %s after %s warm-up, %d repetition(s), %d flows, offered: %s\n\n",
-		window, warmup, *reps, *flows, offeredText(*rate))
+		window, warmup, *reps, *flows, offeredText(*rate, *search))
 	if err := WriteTable(stdout, rep.Summary, baseline); err != nil {
 		fmt.Fprintln(stderr, name+":", err)
 	}
@@ -276,6 +289,9 @@ func progress(m Measurement) string {
 			}
 			s += fmt.Sprintf(" (cpu busy %s, others %.2f cores)", strings.Join(b, "/"), m.ForeignCores)
 		}
+		if m.Rate > 0 && len(m.Probes) > 0 {
+			s += fmt.Sprintf(" [searched: full speed delivered %.3f of %.3f]", m.Probes[0].Delivered/1e6, m.Probes[0].Offered/1e6)
+		}
 		return s
 	case StatusUnavailable:
 		return "n/a (" + m.Reason + ")"
@@ -283,7 +299,10 @@ func progress(m Measurement) string {
 	return "ERROR: " + m.Reason
 }
 
-func offeredText(rate float64) string {
+func offeredText(rate float64, search bool) string {
+	if rate <= 0 && search {
+		return "the load that delivers most (full speed, or lower when full speed loses packets)"
+	}
 	if rate <= 0 {
 		return "as fast as the generator can"
 	}
@@ -311,6 +330,12 @@ func selectCases(list string) ([]Case, error) {
 			return nil, fmt.Errorf("no case %q (cases: %s)", n, strings.Join(caseNames(all), ", "))
 		}
 		want[n] = true
+	}
+	// A case measured against another brings it along.
+	for _, c := range all {
+		if want[c.Name] && c.Against != "" {
+			want[c.Against] = true
+		}
 	}
 	var out []Case
 	for _, c := range all {

@@ -56,6 +56,14 @@ type Options struct {
 	// Settle is how long to wait, at most, for the machine to go idle
 	// before each measurement (0: do not wait).
 	Settle time.Duration
+	// SinkIPLayer leaves sink's kernel to take every packet up its IP
+	// layer (and drop it there) rather than drop it at sink0's ingress
+	// hook (topo.SinkDropsAtIngress), which costs the forwarder less.
+	SinkIPLayer bool
+	// Search, with Rate 0, measures each case at the offered load that
+	// delivers most rather than at the generator's full speed, when full
+	// speed loses packets (see searchRate).
+	Search bool
 	Log    *slog.Logger
 }
 
@@ -64,7 +72,7 @@ type Options struct {
 // stopped and removed. It never panics on a failing case: the returned
 // Measurement says what happened.
 func Measure(ctx context.Context, c Case, sc Scenario, rep int, o Options) (m Measurement) {
-	m = Measurement{Case: c.Name, Scenario: sc, Rep: rep, Started: time.Now(), Status: StatusOK}
+	m = Measurement{Case: c.Name, Against: c.Against, Scenario: sc, Rep: rep, Started: time.Now(), Status: StatusOK}
 	fail := func(err error) Measurement {
 		if ctx.Err() != nil {
 			m.Status, m.Reason = StatusError, "interrupted: "+context.Cause(ctx).Error()
@@ -109,10 +117,15 @@ func Measure(ctx context.Context, c Case, sc Scenario, rep int, o Options) (m Me
 	if sc.Cores > 1 {
 		env.FwdCPUs = o.CPUs[1:sc.Cores]
 	}
+	if o.SinkIPLayer {
+		m.Notes = append(m.Notes, "sink takes packets up its IP layer (-sink-ip)")
+	} else if err := t.SinkDropsAtIngress(ctx); err != nil {
+		m.Notes = append(m.Notes, "sink takes packets up its IP layer: "+err.Error())
+	}
 	m.IdleBefore = waitIdle(ctx, o.Settle)
 	stop, err := c.Start(ctx, env)
 	if err != nil {
-		m.Notes = env.Notes
+		m.Notes = append(m.Notes, env.Notes...)
 		return fail(err)
 	}
 	defer func() {
@@ -133,14 +146,15 @@ func Measure(ctx context.Context, c Case, sc Scenario, rep int, o Options) (m Me
 	}
 	// The generator's own time limit is a backstop: it is stopped (SIGINT)
 	// as soon as the window closes.
-	gen, err := startGenerator(ctx, t, genRun{
+	run := genRun{
 		cpu: env.GenCPU, spec: spec, rate: o.Rate, prog: o.Generator,
-		duration: o.Warmup + o.Window + 20*time.Second,
-	})
+		duration: o.Warmup + o.Window + searchTime + 20*time.Second,
+	}
+	gen, err := startGenerator(ctx, t, run)
 	if err != nil {
 		return fail(err)
 	}
-	defer gen.close()
+	defer func() { gen.close() }()
 
 	// Warm-up, from the moment packets flow, with a look at what arrives
 	// at sink. On a busy machine the generator may take a while to start.
@@ -164,12 +178,26 @@ func Measure(ctx context.Context, c Case, sc Scenario, rep int, o Options) (m Me
 		return fail(fmt.Errorf("generator stopped during warm-up: %s", gen.wait()))
 	}
 
+	// Throughput is the most the case delivers at any offered load: when
+	// the generator at full speed loses packets, look for a lower load
+	// that delivers more (one that wastes less of a shared CPU on packets
+	// dropped at the door).
+	if o.Search && o.Rate == 0 {
+		best, probes, err := searchRate(ctx, t, &gen, run)
+		m.Probes = probes
+		if err != nil {
+			return fail(err)
+		}
+		m.Rate = best
+	}
+
 	// The window.
 	links := []struct {
 		ns   *topo.NS
 		name string
 	}{{t.Gen, topo.GenIf}, {t.Fwd, topo.FwdIn}, {t.Fwd, topo.FwdOut}, {t.Sink, topo.SinkIf}}
 	pids := append([]int{os.Getpid(), gen.cmd.Process.Pid}, env.Pids...)
+	pids = append(pids, softirqThreads()...)
 	read := func() ([]topo.LinkStats, cpuSnap, time.Time, error) {
 		cpu := snapCPU(pids)
 		st := make([]topo.LinkStats, len(links))
@@ -201,7 +229,7 @@ func Measure(ctx context.Context, c Case, sc Scenario, rep int, o Options) (m Me
 		return fail(fmt.Errorf("generator: %s", msg))
 	}
 	m.Generator = gen.result
-	m.Notes = env.Notes
+	m.Notes = append(m.Notes, env.Notes...)
 
 	m.Links = map[string]LinkDelta{}
 	for i, l := range links {
@@ -229,6 +257,104 @@ func Measure(ctx context.Context, c Case, sc Scenario, rep int, o Options) (m Me
 			float64(s.RxBytes)/float64(s.RxPackets), sc.Size))
 	}
 	return m
+}
+
+// The rate search's bounds: probes of probeWindow after probeSettle at a
+// new rate, at most maxProbes of them, stepping the offered load up by
+// probeStep from just above what full speed delivered while the step
+// still delivers more; a load that loses at most lossOK percent is
+// taken as lossless. searchTime bounds it all.
+const (
+	probeWindow = time.Second
+	probeSettle = 300 * time.Millisecond
+	maxProbes   = 5
+	probeStep   = 1.08
+	lossOK      = 1.0
+	searchTime  = 2*probeWindow + maxProbes*(probeWindow+probeSettle+time.Second)
+)
+
+// searchRate looks for the offered load that delivers most, the
+// generator running; it returns that load (0: full speed) with the
+// generator sending at it, and the probes it took. Delivered can never
+// exceed offered, so the search runs upwards from what full speed
+// delivered, and only when full speed loses packets.
+func searchRate(ctx context.Context, t *topo.Topology, gen **generator, run genRun) (float64, []Probe, error) {
+	probe := func(rate float64) (Probe, error) {
+		p := Probe{Rate: rate}
+		o0, d0, t0, err := genSinkCounts(t)
+		if err != nil {
+			return p, err
+		}
+		if !sleep(ctx, probeWindow) {
+			return p, ctx.Err()
+		}
+		o1, d1, t1, err := genSinkCounts(t)
+		if err != nil {
+			return p, err
+		}
+		sec := t1.Sub(t0).Seconds()
+		p.Offered, p.Delivered = float64(o1-o0)/sec, float64(d1-d0)/sec
+		return p, nil
+	}
+	restart := func(rate float64) error {
+		(*gen).close()
+		run.rate = rate
+		g, err := startGenerator(ctx, t, run)
+		if err != nil {
+			return err
+		}
+		*gen = g
+		if err := waitSending(ctx, t, g, 10*time.Second); err != nil {
+			return err
+		}
+		if !sleep(ctx, probeSettle) {
+			return ctx.Err()
+		}
+		return nil
+	}
+	full, err := probe(0)
+	probes := []Probe{full}
+	if err != nil || full.loss() <= lossOK || full.Delivered <= 0 {
+		return 0, probes, err
+	}
+	best := full
+	for rate := full.Delivered * 1.03; rate < full.Offered && len(probes) <= maxProbes; rate *= probeStep {
+		if err := restart(rate); err != nil {
+			return 0, probes, err
+		}
+		p, err := probe(rate)
+		probes = append(probes, p)
+		if err != nil {
+			return 0, probes, err
+		}
+		if p.Delivered <= best.Delivered {
+			break
+		}
+		best = p
+		if p.loss() > lossOK {
+			break // past the knee: higher loads lose more
+		}
+	}
+	if best.Rate != probes[len(probes)-1].Rate {
+		if err := restart(best.Rate); err != nil {
+			return 0, probes, err
+		}
+	}
+	return best.Rate, probes, nil
+}
+
+// genSinkCounts reads what gen0 has put on the wire (tx_packets +
+// tx_dropped) and what sink0 has received.
+func genSinkCounts(t *topo.Topology) (offered, delivered uint64, at time.Time, err error) {
+	g, err := t.Gen.Link(topo.GenIf)
+	if err != nil {
+		return 0, 0, at, err
+	}
+	k, err := t.Sink.Link(topo.SinkIf)
+	if err != nil {
+		return 0, 0, at, err
+	}
+	return g.Stats.TxPackets + g.Stats.TxDropped, k.Stats.RxPackets, time.Now(), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

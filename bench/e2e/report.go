@@ -31,6 +31,9 @@ const (
 // Measurement is one case measured once in one scenario.
 type Measurement struct {
 	Case string `json:"case"`
+	// Against names the case the ratio is taken against, when not the
+	// run's baseline.
+	Against string `json:"against,omitempty"`
 	Scenario
 	Rep     int       `json:"rep"`
 	Started time.Time `json:"started"`
@@ -55,6 +58,12 @@ type Measurement struct {
 	// at the window's edges can make it slightly negative.
 	LossPct float64 `json:"loss_pct"`
 
+	// Rate is the offered load (pps) the window was measured at when the
+	// rate search chose one below full speed; 0 is full speed. Probes are
+	// the search's short looks, the first at full speed.
+	Rate   float64 `json:"rate_pps,omitempty"`
+	Probes []Probe `json:"probes,omitempty"`
+
 	// Links are the interfaces' counter deltas over the window.
 	Links map[string]LinkDelta `json:"links,omitempty"`
 	// Generator is the generator's own account of its whole run
@@ -76,6 +85,21 @@ type Measurement struct {
 	// attempt kept.
 	Attempts int      `json:"attempts,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
+}
+
+// Probe is one short look at a rate during the search: what was offered
+// and delivered (pps).
+type Probe struct {
+	Rate      float64 `json:"rate_pps"` // 0: full speed
+	Offered   float64 `json:"offered_pps"`
+	Delivered float64 `json:"delivered_pps"`
+}
+
+func (p Probe) loss() float64 {
+	if p.Offered <= 0 {
+		return 0
+	}
+	return (p.Offered - p.Delivered) / p.Offered * 100
 }
 
 // LinkDelta is one interface's counters over the window.
@@ -109,9 +133,12 @@ type Row struct {
 	MinMpps float64 `json:"min_mpps"`
 	MaxMpps float64 `json:"max_mpps"`
 	// Ratio is the median over repetitions of this case's delivered rate
-	// divided by the baseline's in the same repetition (same size and
-	// cores); 0 when there is no pair.
+	// divided by the baseline's (or Against's) in the same repetition
+	// (same size and cores); 0 when there is no pair.
 	Ratio float64 `json:"ratio_to_baseline,omitempty"`
+	// Against names the case Ratio is taken against when it is not the
+	// baseline.
+	Against string `json:"against,omitempty"`
 }
 
 // Summarize turns measurements into one row per case and scenario, in the
@@ -130,20 +157,21 @@ func Summarize(ms []Measurement, baseline string) []Row {
 		}
 		groups[k] = append(groups[k], m)
 	}
-	base := map[[2]int]map[int]float64{} // scenario -> rep -> delivered pps
+	type ref struct {
+		c                string
+		size, cores, rep int
+	}
+	base := map[ref]float64{} // delivered pps of every case, for ratios
 	for _, m := range ms {
-		if m.Case == baseline && m.Status == StatusOK && m.DeliveredPPS > 0 {
-			sk := [2]int{m.Size, m.Cores}
-			if base[sk] == nil {
-				base[sk] = map[int]float64{}
-			}
-			base[sk][m.Rep] = m.DeliveredPPS
+		if m.Status == StatusOK && m.DeliveredPPS > 0 {
+			base[ref{m.Case, m.Size, m.Cores, m.Rep}] = m.DeliveredPPS
 		}
 	}
 	var rows []Row
 	for _, k := range order {
 		g := groups[k]
-		r := Row{Case: k.c, Scenario: k.s}
+		r := Row{Case: k.c, Scenario: k.s, Against: g[0].Against}
+		against := cmp.Or(r.Against, baseline)
 		var off, del, gb, loss, ratio, noise []float64
 		reasons := map[string]bool{}
 		var unavailable int
@@ -156,7 +184,7 @@ func Summarize(ms []Measurement, baseline string) []Row {
 				gb = append(gb, m.Gbps)
 				loss = append(loss, m.LossPct)
 				noise = append(noise, m.ForeignCores)
-				if b := base[[2]int{m.Size, m.Cores}][m.Rep]; b > 0 {
+				if b := base[ref{against, m.Size, m.Cores, m.Rep}]; b > 0 {
 					ratio = append(ratio, m.DeliveredPPS/b)
 				}
 			case StatusUnavailable:
@@ -229,6 +257,9 @@ func WriteTable(w io.Writer, rows []Row, baseline string) error {
 			ratio := "-"
 			if r.Ratio > 0 {
 				ratio = fmt.Sprintf("%.2fx", r.Ratio)
+				if r.Against != "" {
+					ratio += " *"
+				}
 			}
 			runs := fmt.Sprint(r.Runs)
 			if r.Failed > 0 {
@@ -279,7 +310,8 @@ func WriteTable(w io.Writer, rows []Row, baseline string) error {
 size: L2 frame as handed to veth: Ethernet header + payload, no FCS, preamble or gap.
 offered: what gen0 put on the wire in the window (tx_packets + tx_dropped); delivered: sink0 rx_packets.
 Gbit/s: delivered packets x size x 8 (L2 bytes). loss: offered - delivered. Medians over runs.
-vs %[1]s: median over repetitions of delivered pps / %[1]s's delivered pps in the same repetition.
+vs %[1]s: median over repetitions of delivered pps / %[1]s's delivered pps in the same repetition;
+  * against the case named beside the row instead (nfv-firewall: nftables with the same rules).
 cores 1: generator and forwarding on cpu 0. cores 2: generator on cpu 0, forwarding on cpu 1
   (kernel: RPS on fwd-in steers it there; nfv: the appliance is pinned there).
 others' CPU: cores' worth of CPU other processes used during the window (median): the noise.

@@ -72,3 +72,32 @@ func TestSummarizeRatiosPairByRepetition(t *testing.T) {
 	}
 	t.Logf("\n%s", out)
 }
+
+func TestSummarizeAgainstAnotherCase(t *testing.T) {
+	fw := func(rep int, pps float64) Measurement {
+		m := meas("fw", 64, 2, rep, pps)
+		m.Against = "nft"
+		return m
+	}
+	ms := []Measurement{
+		meas("kernel", 64, 2, 1, 400e3), meas("nft", 64, 2, 1, 100e3), fw(1, 300e3),
+		meas("kernel", 64, 2, 2, 200e3), meas("nft", 64, 2, 2, 50e3), fw(2, 150e3),
+	}
+	rows := Summarize(ms, "kernel")
+	if len(rows) != 3 {
+		t.Fatalf("got %d rows, want 3: %+v", len(rows), rows)
+	}
+	if r := rows[1]; r.Case != "nft" || math.Abs(r.Ratio-0.25) > 1e-9 || r.Against != "" {
+		t.Errorf("nft row = %+v, want 0.25x the kernel", r)
+	}
+	if r := rows[2]; r.Case != "fw" || math.Abs(r.Ratio-3) > 1e-9 || r.Against != "nft" {
+		t.Errorf("fw row = %+v, want 3x nft", r)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, rows, "kernel"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "3.00x *") {
+		t.Errorf("table does not mark the ratio against nft:\n%s", b.String())
+	}
+}

@@ -12,6 +12,8 @@
 // via sink. Sink does not forward, so it counts the packet on sink0 and
 // drops it silently, without an ICMP error back through fwd: the reverse
 // path stays idle and only the direction under test costs CPU.
+// SinkDropsAtIngress makes that drop as cheap as it can be, before sink's
+// IP layer: over veth the receiver's work runs on the sender's CPU.
 //
 // Up makes the namespaces (named PREFIX-gen, PREFIX-fwd, PREFIX-sink, with
 // a prefix unique to the run), the veths with fixed MAC addresses, gen's and

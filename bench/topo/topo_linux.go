@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -213,4 +215,36 @@ func Sweep(ctx context.Context) ([]string, error) {
 		removed = append(removed, ns.Name)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// SinkDropsAtIngress makes sink drop what arrives on sink0 at the
+// earliest hook (NS.DropAtIngress) instead of taking it up its IP layer (a
+// route lookup that fails, and a route entry made and freed for every
+// packet). veth has counted the packet in sink0's rx_packets by then, and
+// captures (packet sockets) see it before the hook. Over veth, what a
+// receiver does runs on the CPU of the sender: sink's IP layer was ~370 ns
+// a packet of Linux's one-core path, charged to whatever forwards into
+// sink.
+func (t *Topology) SinkDropsAtIngress(ctx context.Context) error {
+	return t.Sink.DropAtIngress(ctx, SinkIf)
+}
+
+// DropAtIngress drops every packet arriving on dev at the earliest hook
+// after packet sockets have had their copy: an nftables netdev ingress
+// chain with policy drop (table "nfvbench_DEV"). The kernel's own IP layer
+// never sees them. It needs the nft program (Debian's nftables).
+func (n *NS) DropAtIngress(ctx context.Context, dev string) error {
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		return fmt.Errorf("no nft program: %w", err)
+	}
+	table := "nfvbench_" + strings.ReplaceAll(dev, "-", "_")
+	ruleset := "table netdev " + table + " {\n\tchain ingress {\n\t\ttype filter hook ingress device " + dev +
+		" priority 0; policy drop;\n\t}\n}\n"
+	cmd := n.Command(ctx, nft, "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nft in %s: %w: %s", n.Name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

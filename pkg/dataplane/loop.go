@@ -17,6 +17,9 @@ const (
 	DefaultTickEvery = 100 * time.Millisecond
 	// idlePoll is how often an idle loop polls ports that cannot wake it.
 	idlePoll = time.Millisecond
+	// yieldEvery: one empty poll in this many lets the appliance's other
+	// goroutines run; the others yield the CPU to other threads.
+	yieldEvery = 8
 )
 
 // Loop is one worker: it receives from its ports, runs the stage, and
@@ -35,7 +38,9 @@ type Loop struct {
 	// Burst is the most packets taken from one port at once (default 64).
 	Burst int
 	// SpinFor is how long the loop keeps polling after the last packet
-	// before it sleeps (default 50µs).
+	// before it sleeps (default 50µs). Between polls it yields the CPU to
+	// any other thread waiting for it, so a loop that shares a CPU does
+	// not spin while the thread that would feed it waits.
 	SpinFor time.Duration
 	// TickEvery is the period of Ticker.Tick (default 100ms).
 	TickEvery time.Duration
@@ -189,6 +194,7 @@ func (l *Loop) runLive() error {
 	ticker, _ := l.Stage.(Ticker)
 	now := l.Clock()
 	lastBusy, nextTick := now, now+int64(l.TickEvery)
+	spins := 0
 	for !l.stop.Load() {
 		got, live, err := l.pollAll(now)
 		if err != nil {
@@ -207,9 +213,16 @@ func (l *Loop) runLive() error {
 			continue
 		}
 		if now-lastBusy < int64(l.SpinFor) {
-			// Busy-poll, but let other goroutines of the appliance run
-			// when it has fewer CPUs than goroutines that want one.
-			runtime.Gosched()
+			// Busy-poll, but give the CPU away between polls to whoever
+			// waits for it: another thread on a CPU the appliance shares
+			// (the sender of the very packets it waits for, say), and now
+			// and then the appliance's own goroutines. On a CPU of its own
+			// the yield returns at once and this is a plain spin.
+			if spins++; spins%yieldEvery == 0 {
+				runtime.Gosched()
+			} else {
+				osYield()
+			}
 			continue
 		}
 		wait := time.Duration(nextTick - now)

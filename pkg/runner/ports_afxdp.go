@@ -11,6 +11,8 @@ import (
 // AF_XDP links the eBPF loader (about 2 MB); images whose ports don't use
 // it are built with the nfv_noafxdp tag.
 func init() {
+	// Frames on the fill ring and in transmission.
+	portFrames[config.PortAFXDP] = 2 * afxdp.DefaultRingSize
 	RegisterPort(config.PortAFXDP, func(c PortConfig) (dataplane.Port, error) {
 		ifname := c.Spec.IfName()
 		q, named := c.Spec.Queue()

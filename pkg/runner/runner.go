@@ -85,7 +85,8 @@ type Reloader interface {
 // Options tune Run.
 type Options struct {
 	Log *slog.Logger
-	// Frames is the size of the frame pool (default 4096: 8 MiB).
+	// Frames is the size of the frame pool (default 4096, 8 MiB, plus
+	// what the ports keep in the kernel: an AF_XDP port's rings).
 	Frames int
 	// Resolve rewrites an interface's port spec before it is opened: an
 	// image maps virtio:N to the guest's Nth NIC. Nil leaves specs alone.
@@ -106,7 +107,7 @@ func Run(ctx context.Context, p *config.Policy, o Options) (err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	names := appliance.PortNames(p)
-	frames := cmp.Or(o.Frames, 4096)
+	frames := cmp.Or(o.Frames, defaultFrames(p))
 	region, err := dataplane.NewRegion(frames, frameSizeFor(p), dataplane.DefaultHeadroom)
 	if err != nil {
 		return err
@@ -230,6 +231,23 @@ func portsOf(p *config.Policy) []string {
 		out = append(out, name+"="+p.PortOf(p.Interface(name)).String())
 	}
 	return out
+}
+
+// baseFrames is the default pool for the appliance's own needs (bursts in
+// flight, what it holds); portFrames adds, per port kind, the frames a
+// port of that kind keeps in the kernel (an AF_XDP port's fill and
+// transmit rings).
+const baseFrames = 4096
+
+var portFrames = map[config.PortKind]int{}
+
+// defaultFrames is the pool size when Options.Frames is not set.
+func defaultFrames(p *config.Policy) int {
+	n := baseFrames
+	for _, name := range appliance.PortNames(p) {
+		n += portFrames[p.PortOf(p.Interface(name)).Kind]
+	}
+	return n
 }
 
 // frameSizeFor is the smallest frame that holds the policy's largest

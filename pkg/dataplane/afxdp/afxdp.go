@@ -9,8 +9,10 @@ import (
 )
 
 // DefaultRingSize is the number of entries of each of a socket's four rings
-// (fill, RX, TX, completion) unless Config.RingSize says otherwise.
-const DefaultRingSize = 512
+// (fill, RX, TX, completion) unless Config.RingSize says otherwise: enough
+// to hold the packets that arrive while the worker is off its CPU for a
+// scheduler slice (see Sizing in the package documentation).
+const DefaultRingSize = 4096
 
 // xdpPacketHeadroom is XDP_PACKET_HEADROOM: the kernel always leaves this
 // much in front of a received packet, after the UMEM headroom.

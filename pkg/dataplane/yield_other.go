@@ -1,0 +1,7 @@
+//go:build !linux
+
+package dataplane
+
+import "runtime"
+
+func osYield() { runtime.Gosched() }
