@@ -184,50 +184,94 @@
 //
 // # Figures
 //
-// The last full run on the 2-core development VM (Intel Xeon, Linux
-// 6.18, shared with other people's builds and tests; load average 3.1-3.2
-// during the run, the harness re-measuring windows where others used more
-// than 0.15 cores): go run ./bench/cmd/e2e -duration 3s -reps 3, medians
-// of 3, rate search on, sink dropping at ingress, fwd's kernel kept off
-// the afpacket ports. ratio: against the kernel in the same repetition;
-// * against nftables with the same rules.
+// The last run of the router cases on the 2-core development VM (Intel
+// Xeon, Linux 6.18, shared with other people's builds and tests; load
+// average 2.1-2.6 during the run, no window re-measured: others used 0.00
+// cores in every row): go run ./bench/cmd/e2e -duration 3s -reps 3 -cases
+// kernel,nfv-router/afpacket,nfv-router/afxdp, medians of 3, rate search
+// on, sink dropping at ingress, fwd's kernel kept off the afpacket ports.
+// ratio: against the kernel in the same repetition.
 //
-//	case                              size B  cores  delivered Mpps  Gbit/s  loss %  ratio      min-max
-//	kernel                                64      1           1.020    0.52     0.0  1.00x     1.003-1.059
-//	nfv-router/afpacket                   64      1           0.658    0.34     0.0  0.66x     0.642-0.697
-//	nfv-router/afxdp                      64      1           0.619    0.32     8.2  0.62x     0.612-0.661
-//	nftables/rules=10                     64      1           0.698    0.36     0.0  0.68x     0.678-0.731
-//	nfv-firewall/afpacket/rules=10        64      1           0.589    0.30     4.7  0.83x *   0.577-0.606
-//	nfv-firewall/afxdp/rules=10           64      1           0.642    0.33     4.5  0.88x *   0.615-0.653
-//	nftables/rules=1000                   64      1           0.166    0.08     0.0  0.16x     0.160-0.169
-//	nfv-firewall/afpacket/rules=1000      64      1           0.627    0.32     4.1  3.77x *   0.592-0.637
-//	nfv-firewall/afxdp/rules=1000         64      1           0.618    0.32     6.7  3.69x *   0.591-0.631
-//	kernel                                64      2           0.736    0.38     5.4  1.00x     0.722-0.780
-//	nfv-router/afpacket                   64      2           1.152    0.59     4.1  1.58x     1.051-1.162
-//	nfv-router/afxdp                      64      2           0.797    0.41     0.2  1.06x     0.765-0.829
-//	nftables/rules=10                     64      2           0.536    0.27    17.9  0.69x     0.355-0.607
-//	nfv-firewall/afpacket/rules=10        64      2           1.037    0.53    16.6  2.06x *   1.002-1.104
-//	nfv-firewall/afxdp/rules=10           64      2           0.783    0.40     0.5  1.46x *   0.721-0.842
-//	nftables/rules=1000                   64      2           0.038    0.02     0.0  0.05x     0.034-0.055
-//	nfv-firewall/afpacket/rules=1000      64      2           0.958    0.49     6.9  28.39x *  0.753-1.126
-//	nfv-firewall/afxdp/rules=1000         64      2           0.737    0.38     9.9  19.56x *  0.621-0.822
-//	kernel                              1400      1           0.937   10.49     0.0  1.00x     0.907-0.959
-//	nfv-router/afpacket                 1400      1           0.458    5.13     3.5  0.49x     0.350-0.463
-//	nfv-router/afxdp                    1400      1           0.465    5.21     0.2  0.50x     0.448-0.483
-//	kernel                              1400      2           0.575    6.44     1.3  1.00x     0.461-0.609
-//	nfv-router/afpacket                 1400      2           0.959   10.74     1.2  1.58x     0.906-0.967
-//	nfv-router/afxdp                    1400      2           0.528    5.91     0.0  0.93x     0.492-0.565
+//	case                 size B  cores  delivered Mpps  Gbit/s  loss %  ratio  min-max
+//	kernel                   64      1           1.034    0.53     0.0  1.00x  0.965-1.043
+//	nfv-router/afpacket      64      1           0.650    0.33     0.2  0.64x  0.644-0.666
+//	nfv-router/afxdp         64      1           0.742    0.38     2.5  0.76x  0.731-0.792
+//	kernel                   64      2           0.761    0.39    10.0  1.00x  0.752-0.768
+//	nfv-router/afpacket      64      2           1.158    0.59     1.7  1.52x  1.044-1.173
+//	nfv-router/afxdp         64      2           1.021    0.52     0.5  1.33x  1.015-1.098
+//	kernel                 1400      1           0.968   10.84     0.0  1.00x  0.943-1.010
+//	nfv-router/afpacket    1400      1           0.443    4.96     0.4  0.47x  0.428-0.477
+//	nfv-router/afxdp       1400      1           0.602    6.74     2.9  0.62x  0.590-0.634
+//	kernel                 1400      2           0.611    6.84     0.5  1.00x  0.582-0.613
+//	nfv-router/afpacket    1400      2           0.954   10.68     0.3  1.63x  0.951-1.019
+//	nfv-router/afxdp       1400      2           0.729    8.16     0.7  1.25x  0.727-0.778
 //
 // Against the 1.5x target: the router on AF_PACKET with two cores makes it
-// at both sizes (1.58x); on AF_XDP it does not (1.06x, 0.93x at 1400 B:
-// in copy mode on veth, the XDP receive and its copy into the UMEM run on
-// the generator's CPU, and the transmit builds an skb and copies again on
-// the appliance's). With one core no forwarder can make it (see above).
-// The firewall is 1.46x (afxdp) to 2.06x (afpacket) nftables with 10
+// at both sizes (1.52x, 1.63x); on AF_XDP it does not (1.33x, 1.25x at
+// 1400 B), up from 1.06x and 0.93x before two changes to the AF_XDP port
+// (package afxdp): the socket is watched by epoll only while the loop
+// sleeps (before, the kernel ran an epoll callback for every received
+// burst on the generator's CPU and every transmitted frame on the
+// appliance's: 0.88 to 1.05 Mpps at 64 B, back to back), and the fill
+// ring's depth adapts, 256 frames while the worker keeps up, so that the
+// kernel's copy into the frames hits the cache (0.68 to 0.84 Mpps at
+// 1400 B, back to back). With one core no forwarder can make it (see
+// above); the AF_XDP router now takes less of the generator's CPU than
+// the AF_PACKET one (0.76x against 0.64x at 64 B).
+//
+// What holds AF_XDP back on veth is the generator's CPU, which runs out
+// first (loss stays under 1%: the appliance keeps up): veth receives in
+// the sender's context, so the XDP receive runs in the generator's send(2),
+// and for this generator's packets (an skb over the TX ring's pages) it
+// copies each packet three times — the frags out of the ring pages
+// (skb_copy_ubufs, as on every path out of gen), into a page-pool page
+// with XDP's 256 bytes of headroom (skb_pp_cow_data; generic XDP does
+// the same copy), and into the UMEM frame — where AF_PACKET's receive
+// copies the skb straight into its ring.
+// Measured, and not kept:
+//   - threaded NAPI on fwd-in, to move the XDP receive to the
+//     appliance's CPU: 0.40 Mpps (a wake-up of the NAPI thread, an IPI,
+//     for nearly every packet, and the appliance and the thread taking
+//     turns on one CPU; veth then holds the generator back);
+//   - generic XDP with RPS on fwd-in to the appliance's CPU (the kernel
+//     case's steering): 0.20 Mpps; generic XDP without RPS: the same as
+//     native (1.05-1.06 against 0.97-1.07 Mpps at 64 B, 0.63-0.68 at
+//     both at 1400 B);
+//   - polling the RX ring at most every 5-50 us, so that the ring's
+//     cache lines bounce less: no change;
+//   - napi_defer_hard_irqs with gro_flush_timeout on fwd-in (timer-driven
+//     NAPI polling in batches): 20 us halved the offered load, 50 us
+//     changed nothing (one try each, under load: worth another look on a
+//     quiet machine).
+//
+// On this VM, perf record (any sampling event, on either CPU; perf stat
+// does not) makes every case 20-25% faster, the kernel's included: profiles taken with it are
+// right about where the time goes, not about rates.
+//
+// The firewall rows of the run before (load 3.1-3.2; medians of 3;
+// ratio against nftables with the same rules in the same repetition, the
+// nftables rows against the kernel), taken before the AF_XDP changes
+// above and not measured since:
+//
+//	case                              size B  cores  delivered Mpps  ratio      min-max
+//	nftables/rules=10                     64      1           0.698  0.68x      0.678-0.731
+//	nfv-firewall/afpacket/rules=10        64      1           0.589  0.83x *    0.577-0.606
+//	nfv-firewall/afxdp/rules=10           64      1           0.642  0.88x *    0.615-0.653
+//	nftables/rules=1000                   64      1           0.166  0.16x      0.160-0.169
+//	nfv-firewall/afpacket/rules=1000      64      1           0.627  3.77x *    0.592-0.637
+//	nfv-firewall/afxdp/rules=1000         64      1           0.618  3.69x *    0.591-0.631
+//	nftables/rules=10                     64      2           0.536  0.69x      0.355-0.607
+//	nfv-firewall/afpacket/rules=10        64      2           1.037  2.06x *    1.002-1.104
+//	nfv-firewall/afxdp/rules=10           64      2           0.783  1.46x *    0.721-0.842
+//	nftables/rules=1000                   64      2           0.038  0.05x      0.034-0.055
+//	nfv-firewall/afpacket/rules=1000      64      2           0.958  28.39x *   0.753-1.126
+//	nfv-firewall/afxdp/rules=1000         64      2           0.737  19.56x *   0.621-0.822
+//
+// The firewall was 1.46x (afxdp) to 2.06x (afpacket) nftables with 10
 // rules on two cores, 20-28x with 1,000 (where nftables walks the rules
 // for every packet), and nearly flat in the rule count (1,000 rules
-// deliver 0.92-0.96 of 10); on one core it is 0.83-0.88x nftables with
-// 10 rules and 3.7x with 1,000.
+// deliver 0.92-0.96 of 10); on one core 0.83-0.88x nftables with 10
+// rules and 3.7x with 1,000.
 //
 // The same harness before this methodology (full speed only, sink's IP
 // layer in the path, fwd's kernel on the afpacket ports), with the AF_XDP

@@ -54,6 +54,13 @@ type Port struct {
 	rxFrames int // of those, frames given on the fill ring and not yet received
 	maxKicks int
 
+	// How many frames to keep given for receiving (rxFrames): the fill
+	// ring's depth, which adapts (see noteBacklog).
+	fillTarget int
+	fillPeak   int    // largest RX backlog seen since the depth was last adjusted
+	fillDrops  uint64 // the kernel's no-frame drops when last looked at
+	fillCalm   int    // readings in a row that found the depth more than enough
+
 	kstat     KernelStats // the kernel's counters when last read
 	kstatIn   int         // Recv calls until they are read again
 	txStalled bool        // a kick left descriptors on the TX ring
@@ -161,6 +168,8 @@ func open(c Config) (_ *Port, err error) {
 		ids:      make([]uint32, c.RingSize),
 		held:     make([]uint64, (region.Frames()+63)/64),
 		maxKicks: c.RingSize/32 + 4,
+		// Start deep, for whatever arrives before the first adjustment.
+		fillTarget: c.RingSize,
 	}
 	qk := queueKey{p.key, p.queue}
 
@@ -366,6 +375,51 @@ func (p *Port) readKernelStats() {
 		p.stats.DropN(ReasonXSKRingFull, st.RxRingFull-p.kstat.RxRingFull)
 	}
 	p.kstat = st
+	p.adjustFill()
+}
+
+// minFillDepth is the fewest frames a port keeps given for receiving.
+const minFillDepth = 256
+
+// fillCalmReadings is how many readings in a row must find the fill depth
+// more than enough before it is made shallower: a worker off its CPU now
+// and then should not find it shallow each time.
+const fillCalmReadings = 32
+
+// noteBacklog and adjustFill adapt the fill depth (Sizing in the package
+// documentation says why): between minFillDepth and the ring's size, twice
+// as deep at once when a backlog on the RX ring reaches half of it or the
+// kernel dropped a packet for want of a frame, a quarter shallower after
+// fillCalmReadings readings of the kernel's counters in which no backlog
+// reached a quarter of it. A shallow fill ring keeps the frames the kernel
+// writes into in the CPU's cache; a deep one holds traffic while the
+// worker is off its CPU.
+func (p *Port) noteBacklog(backlog int) {
+	p.fillPeak = backlog
+	if 2*backlog >= p.fillTarget {
+		p.deepen()
+	}
+}
+
+func (p *Port) deepen() {
+	p.fillTarget = min(int(p.ring), 2*p.fillTarget)
+	p.fillCalm = 0
+}
+
+func (p *Port) adjustFill() {
+	switch {
+	case p.kstat.RxDropped != p.fillDrops:
+		p.fillDrops = p.kstat.RxDropped
+		p.deepen()
+	case 4*p.fillPeak >= p.fillTarget:
+		p.fillCalm = 0
+	default:
+		if p.fillCalm++; p.fillCalm >= fillCalmReadings {
+			p.fillCalm = 0
+			p.fillTarget = max(min(minFillDepth, int(p.ring)), p.fillTarget-p.fillTarget/4)
+		}
+	}
+	p.fillPeak = 0
 }
 
 // dataOffset is where the kernel puts a received packet in its frame.
@@ -417,6 +471,9 @@ func (p *Port) Recv(b *dataplane.Batch) (int, error) {
 	}
 	rx := &p.sock.rx
 	n := rx.available(uint32(room))
+	if backlog := int(rx.remote - rx.local); backlog > p.fillPeak {
+		p.noteBacklog(backlog)
+	}
 	start := len(b.Pkts)
 	var err error
 	for i := range n {
@@ -443,12 +500,17 @@ func (p *Port) Recv(b *dataplane.Batch) (int, error) {
 	return got, err
 }
 
-// refill tops the fill ring up with frames from the pool, once a burst's
-// worth of room has opened, so the pool's lock is taken once per burst.
+// refill tops the frames given for receiving up to the fill depth from the
+// pool, once a burst's worth is missing, so the pool's lock is taken once
+// per burst.
 func (p *Port) refill() {
+	want := p.fillTarget - p.rxFrames
+	if want <= 0 || (want < p.burst && p.rxFrames > p.burst) {
+		return
+	}
 	fill := &p.sock.fill
-	n := fill.free(fill.size())
-	if n == 0 || (n < uint32(p.burst) && p.rxFrames > p.burst) {
+	n := fill.free(uint32(want))
+	if n == 0 {
 		return
 	}
 	got := p.pool.GetIDs(p.ids[:n])

@@ -132,3 +132,63 @@ func TestLinkLoopback(t *testing.T) {
 		t.Error("LinkIndex of a missing link")
 	}
 }
+
+// epollWatches reports whether the waker's epoll instance has a descriptor
+// ready, which it can only while the descriptor is in it.
+func epollWatches(t *testing.T, w *Waker) bool {
+	t.Helper()
+	ev := make([]unix.EpollEvent, 1)
+	n, err := unix.EpollWait(w.epfd, ev, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// TestWakerWatchesOnlyWhileArmed drives the waker on the read end of a pipe: it rings when
+// armed, and outside Arm..Disarm the descriptor is not watched at all, so
+// that what arrives while the loop is busy costs the sender no wake-up.
+func TestWakerWatchesOnlyWhileArmed(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[1])
+	w, err := NewWaker(p[0], "pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	bell := dataplane.NewBell()
+	buf := make([]byte, 16)
+	for i := range 20 {
+		if !w.Arm(bell) {
+			t.Fatal("arm with nothing to read returned false")
+		}
+		if rung(bell, time.Millisecond) {
+			t.Fatal("rung with nothing to read")
+		}
+		unix.Write(p[1], []byte{byte(i)})
+		if !rung(bell, 2*time.Second) {
+			t.Fatalf("round %d: not rung", i)
+		}
+		w.Disarm()
+		if epollWatches(t, w) {
+			t.Fatal("descriptor still watched after disarm")
+		}
+		if w.Arm(bell) {
+			t.Fatal("arm with something to read returned true")
+		}
+		if epollWatches(t, w) {
+			t.Fatal("descriptor watched after an arm that returned false")
+		}
+		unix.Read(p[0], buf)
+	}
+	// Disarmed: nothing rings.
+	w.Arm(bell)
+	w.Disarm()
+	unix.Write(p[1], []byte{1})
+	if rung(bell, 20*time.Millisecond) {
+		t.Fatal("rung while disarmed")
+	}
+}
