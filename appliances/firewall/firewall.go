@@ -56,7 +56,12 @@ type Firewall struct {
 	r    conntrack.Result
 	now  int64
 	logs limiter
-	pre  []packet.Parsed // prefetch's decodes, one per packet of a burst
+
+	// The burst's decodes (see prefetch): pre[i] is packet i's, good for
+	// Filter while preOK[i].
+	pre   []packet.Parsed
+	preOK []bool
+	preN  int
 }
 
 var (
@@ -169,6 +174,7 @@ func (f *Firewall) Process(b *dataplane.Batch) {
 	f.adopt()
 	f.prefetch(b)
 	f.rt.Process(b)
+	f.preN = 0
 	f.ct.Expire(b.Now, 2*len(b.Pkts))
 }
 
@@ -232,9 +238,8 @@ func ifNum(i int) uint16 {
 // dropped, it leaves no trace; rejected, it is answered with a TCP reset
 // or an ICMP destination unreachable.
 func (f *Firewall) Filter(b *dataplane.Batch, i, l3, in, out int) (router.FilterVerdict, dataplane.Reason) {
-	pk := &b.Pkts[i]
-	pp := &f.p
-	if err := pp.DecodeIP(pk.Data()[l3:]); err != nil && (pp.IPVersion == 0 || pp.L4Off == 0) {
+	pp := f.parsed(b, i, l3)
+	if pp == nil {
 		return router.FilterDrop, ReasonMalformed
 	}
 	r := &f.r
@@ -251,7 +256,7 @@ func (f *Firewall) Filter(b *dataplane.Batch, i, l3, in, out int) (router.Filter
 		}
 		return f.moved(pp, d), 0
 	case r.Entry == nil:
-		return f.first(b, i, ifNum(in), ifNum(out))
+		return f.first(b, i, pp, ifNum(in), ifNum(out))
 	}
 	e := r.Entry
 	if e.Mark&genMask != f.rs.gen && !f.recheck(e) {
@@ -266,6 +271,27 @@ func (f *Firewall) Filter(b *dataplane.Batch, i, l3, in, out int) (router.Filter
 		return router.FilterDrop, ReasonNAT
 	}
 	return f.moved(pp, d), 0
+}
+
+// parsed is packet i of b decoded, its IP packet at data offset l3: the
+// burst's decode (prefetch) when it is still the packet's, else a decode
+// now; nil for a packet too malformed to judge.
+func (f *Firewall) parsed(b *dataplane.Batch, i, l3 int) *packet.Parsed {
+	d := b.Pkts[i].Data()
+	if i < f.preN && f.preOK[i] {
+		// Used once: the router may turn packet i into another (an ICMP
+		// error) and judge that too.
+		f.preOK[i] = false
+		pp := &f.pre[i]
+		if fb := pp.Bytes(); pp.L3Off == l3 && len(fb) == len(d) && len(d) > 0 && &fb[0] == &d[0] {
+			return pp
+		}
+	}
+	pp := &f.p
+	if err := pp.DecodeIP(d[l3:]); err != nil && (pp.IPVersion == 0 || pp.L4Off == 0) {
+		return nil
+	}
+	return pp
 }
 
 // dstOf is the destination address field's bytes of a decoded packet.
@@ -289,9 +315,9 @@ func (f *Firewall) moved(pp *packet.Parsed, before [16]byte) router.FilterVerdic
 	return router.FilterPass
 }
 
-// first judges the first packet of a connection.
-func (f *Firewall) first(b *dataplane.Batch, i int, in, out uint16) (router.FilterVerdict, dataplane.Reason) {
-	pp, r, rs := &f.p, &f.r, f.rs
+// first judges the first packet of a connection, pp.
+func (f *Firewall) first(b *dataplane.Batch, i int, pp *packet.Parsed, in, out uint16) (router.FilterVerdict, dataplane.Reason) {
+	r, rs := &f.r, f.rs
 	if r.Untracked() && out == classify.Self {
 		// Neighbour discovery and router advertisements addressed to
 		// the appliance: its own link-layer business, not the rules'.
@@ -320,7 +346,7 @@ func (f *Firewall) first(b *dataplane.Batch, i int, in, out uint16) (router.Filt
 	switch m.Action {
 	case classify.Accept:
 	case classify.Reject:
-		return f.reject(b, i)
+		return f.reject(b, i, pp)
 	default:
 		return router.FilterDrop, ReasonRuleDrop
 	}
@@ -371,29 +397,33 @@ func (f *Firewall) recheck(e *conntrack.Entry) bool {
 }
 
 // prefetchMin is the number of connections from which the table no longer
-// fits the caches (152 bytes an entry: 32,768 are 4.75 MiB), so that
-// prefetching the burst's entries pays for its second decode.
-const prefetchMin = 1 << 15
+// fits the caches (184 bytes an entry: 32,768 are 5.75 MiB), so that
+// prefetching the burst's entries pays for itself (a variable for the
+// tests).
+var prefetchMin = 1 << 15
 
-// prefetch has conntrack read, for every packet of the burst, the index
-// bucket and the entry that Filter's Track will read, so that the burst's
-// cache misses overlap rather than come one after the other (see
-// conntrack.Table.Prefetch). It only loads: a packet it misreads (a bare
-// IP packet of a virtual interface, one the router will drop) costs a
-// wasted load, nothing more.
+// prefetch decodes the burst, once for the whole stage (Filter takes the
+// decodes: see parsed), and, in a big table, has conntrack read for every
+// packet the index bucket and the entry that Filter's Track will read, so
+// that the burst's cache misses overlap rather than come one after the
+// other (see conntrack.Table.Prefetch). It only loads: a packet it
+// misreads (a bare IP packet of a virtual interface, one the router will
+// drop) costs a wasted load, nothing more.
 func (f *Firewall) prefetch(b *dataplane.Batch) {
-	if f.ct.Len() < prefetchMin {
-		return
-	}
-	if len(f.pre) < len(b.Pkts) {
+	n := len(b.Pkts)
+	if len(f.pre) < n {
 		f.pre = make([]packet.Parsed, cap(b.Pkts))
+		f.preOK = make([]bool, cap(b.Pkts))
 	}
-	n := 0
 	for i := range b.Pkts {
-		pp := &f.pre[n]
-		if pp.Decode(b.Pkts[i].Data()) == nil && pp.IPVersion != 0 {
-			n++
+		pp := &f.pre[i]
+		f.preOK[i] = pp.Decode(b.Pkts[i].Data()) == nil && pp.IPVersion != 0
+		if !f.preOK[i] {
+			pp.IPVersion = 0 // for Prefetch: not a packet to look up
 		}
 	}
-	f.ct.Prefetch(f.pre[:n])
+	f.preN = n
+	if f.ct.Len() >= prefetchMin {
+		f.ct.Prefetch(f.pre[:n])
+	}
 }

@@ -8,14 +8,13 @@ import (
 	"github.com/nfvkit/nfvkit/pkg/dataplane/packet"
 )
 
-// reject answers the packet f.p (packet i of b) that a rule rejected: a TCP
+// reject answers the packet pp (packet i of b) that a rule rejected: a TCP
 // segment other than a reset with a reset, as Linux's REJECT with
 // tcp-reset does (RFC 9293 3.10.7.1), built in the packet's own frame and
 // routed back as the firewall's own; anything else with an ICMP destination
 // unreachable, administratively prohibited, which the router builds and
 // rate-limits.
-func (f *Firewall) reject(b *dataplane.Batch, i int) (router.FilterVerdict, dataplane.Reason) {
-	pp := &f.p
+func (f *Firewall) reject(b *dataplane.Batch, i int, pp *packet.Parsed) (router.FilterVerdict, dataplane.Reason) {
 	if pp.IPProto != packet.IPProtoTCP || !pp.HasL4 || pp.TCPFlags&packet.TCPRst != 0 || pp.FragOffset != 0 {
 		return router.FilterUnreachable, ReasonRuleReject
 	}

@@ -115,3 +115,20 @@ func TestReload(t *testing.T) {
 func bytesReplace(s, old, new string) string {
 	return string(bytes.Replace([]byte(s), []byte(old), []byte(new), 1))
 }
+
+// TestPrefetched runs the stage's tests with the burst prefetch on for
+// every table size (it starts at 32,768 connections otherwise): the
+// packets Filter judges then come decoded from it, and conntrack and the
+// classifier read ahead.
+func TestPrefetched(t *testing.T) {
+	defer func(n int) { prefetchMin = n }(prefetchMin)
+	prefetchMin = 0
+	t.Run("allocs", TestEstablishedAllocs)
+	t.Run("reload", TestReload)
+	t.Run("handshake", TestGoldenHandshake)
+	t.Run("reject", TestGoldenReject)
+	t.Run("timeouts", TestGoldenTimeouts)
+	t.Run("masquerade", TestGoldenMasquerade)
+	t.Run("dnat", TestGoldenDNAT)
+	t.Run("full", TestGoldenFullTable)
+}

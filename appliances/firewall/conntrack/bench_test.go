@@ -87,7 +87,7 @@ func established(b *testing.B, n int, tcp, v6 bool) *benchTable {
 
 // BenchmarkTrack is the per-packet cost of an established connection:
 // Track on a packet of one of flows connections, either way, in tables
-// from cache-sized to a million entries (152 MiB).
+// from cache-sized to a million entries (128 MiB of entries).
 func BenchmarkTrack(b *testing.B) {
 	for _, proto := range []string{"udp", "tcp"} {
 		for _, fam := range []string{"ipv4", "ipv6"} {

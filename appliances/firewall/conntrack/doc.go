@@ -37,14 +37,18 @@
 //
 // # The table
 //
-// New allocates Options.Max entries of EntrySize (152) bytes once, and an
-// index of a power of two at least 2×Max buckets of 4 bytes: 160–168 bytes
-// a connection, 160 MiB for a million, which it asks the kernel to back
-// with transparent huge pages (where it has them), so that a lookup in a
-// big table is not also a TLB miss and a page walk. An entry holds both
-// directions' tuples, the TCP window state of each side, the timer, the
-// NAT binding and a word for the caller, and no pointer, so the garbage
-// collector never scans the table. Each direction's tuple is a key of the index: buckets
+// New allocates Options.Max entries of EntrySize (128) bytes once, beside
+// them 40 bytes of TCP window state and an 8-byte due time (below) an
+// entry, and an index of a power of two at least 2×Max buckets of 4
+// bytes: 184–192 bytes a connection, 184 MiB for a million, which it asks
+// the kernel to back with transparent huge pages (where it has them), so
+// that a lookup in a big table is not also a TLB miss and a page walk. An
+// entry is two cache lines: the first holds the original direction's
+// tuple, its chain link, the timer and status, the NAT binding and a word
+// for the caller, so that a packet of the original direction reads one
+// line of the table beside its bucket; the second the reply's tuple and
+// link. Nothing in the table is a pointer, so the garbage collector never
+// scans it. Each direction's tuple is a key of the index: buckets
 // hold chains of 32-bit references (entry << 1 | direction), linked
 // through the entries themselves, as Linux's hlist_nulls with indices for
 // pointers; with at most one key per bucket on average, a lookup reads the
@@ -57,7 +61,12 @@
 // once per batch with n a small multiple of the batch, so the hand outruns
 // creation) and removes those past their time; a packet that finds an
 // expired entry removes it and starts afresh, so results never depend on
-// where the hand is. No goroutine is involved.
+// where the hand is. No goroutine is involved. The hand reads a due time
+// per entry, 8 bytes in an array of their own, at or before the entry's
+// expiry, and the entry only when that has come (then it removes the
+// entry, or moves the due time to the expiry): packets push expiry later
+// without writing the due time, so a connection in steady use costs the
+// hand a read of its entry once a timeout, not once a round.
 //
 // When the table is full, Create walks the hand on over at most 64
 // entries, removing the expired ones it passes, and takes the first one

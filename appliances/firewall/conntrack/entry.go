@@ -1,6 +1,9 @@
 package conntrack
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // Entry is one tracked connection. Entries live in the Table's array,
 // allocated once; a pointer to one stays valid for the Table's life, but the
@@ -9,19 +12,17 @@ import "time"
 //
 // Only the owning worker reads or writes an Entry (see Table).
 type Entry struct {
-	// The fields are laid out for the lookup: a packet of either direction
-	// reads its tuple, its chain link, the timer and the status, and those
-	// sit together between the two tuples, so that either direction's
-	// lookup touches two cache lines at most (and the expiry hand, reading
-	// expires and status, one), where a layout by kind touched three or
-	// four. TCP's window state, read only for TCP, comes last.
+	// The fields are laid out for the lookup, in two cache lines (entries
+	// are 128 bytes, and the table's array starts on a 128-byte boundary
+	// as the allocator places big arrays): a packet of the original
+	// direction reads only the first, which holds its key, chain link,
+	// timer and status, and what the stage reads (Mark, NAT); a reply
+	// reads its key and link in the second as well. TCP's window state,
+	// read only for TCP, is in an array beside the entries (Table.tcp),
+	// so that UDP and ICMP connections do not pay a third line.
 	orig Tuple // the Original direction's key
 	// expires is when the entry times out, in Table time (ns).
 	expires int64
-	status  uint8
-	state   TCPState
-	gen     uint32
-	next    [2]uint32 // hash chain links of each direction's key, as refs
 
 	// Mark is the caller's: the stage may keep, say, the rule that accepted
 	// the connection and the policy generation it was judged under. Create
@@ -33,16 +34,35 @@ type Entry struct {
 	// the reverse of the other direction's tuple.
 	NAT NATBinding
 
-	reply Tuple     // the Reply direction's key
-	tcp   [2]tcpDir // window tracking, indexed by the sender's Dir
+	next0  uint32 // hash chain link of the Original key, as a ref
+	status uint8
+	state  TCPState
+	_      [2]byte
+
+	reply Tuple // the Reply direction's key
+	gen   uint32
+	_     [12]byte
+	next1 uint32 // hash chain link of the Reply key, as next0 in line 0
 }
+
+// The two directions' keys and links are a line apart, so that tup and
+// next pick them by arithmetic, not by a branch the hash makes random.
+const dirStride = unsafe.Offsetof(Entry{}.reply) - unsafe.Offsetof(Entry{}.orig)
+
+var (
+	_ = [1]struct{}{}[unsafe.Offsetof(Entry{}.next1)-unsafe.Offsetof(Entry{}.next0)-dirStride]
+	_ = [1]struct{}{}[unsafe.Offsetof(Entry{}.reply)-64]
+)
 
 // tup is the key of direction d.
 func (e *Entry) tup(d Dir) *Tuple {
-	if d == Original {
-		return &e.orig
-	}
-	return &e.reply
+	return (*Tuple)(unsafe.Add(unsafe.Pointer(&e.orig), uintptr(d&1)*dirStride))
+}
+
+// next is the hash chain link of direction d's key (the free list's link
+// through next(Original) in a free entry).
+func (e *Entry) next(d Dir) *uint32 {
+	return (*uint32)(unsafe.Add(unsafe.Pointer(&e.next0), uintptr(d&1)*dirStride))
 }
 
 // NATBinding says which halves of an entry's tuples differ by translation.

@@ -22,6 +22,9 @@ func (t *Table) check() error {
 				return fmt.Errorf("entry %d %v key %v: find gives ref %d, want %d", i, d, k, got, ref(uint32(i), d))
 			}
 		}
+		if t.due[i] > e.expires {
+			return fmt.Errorf("entry %d: due at %d, after its expiry %d: the hand would miss it", i, t.due[i], e.expires)
+		}
 		if e.orig.equal(&e.reply) {
 			return fmt.Errorf("entry %d: both directions have tuple %v", i, e.orig)
 		}
@@ -44,14 +47,14 @@ func (t *Table) check() error {
 				return fmt.Errorf("bucket %d: ref %d hashes to bucket %d", b, r, h)
 			}
 			nodes++
-			r = e.next[refDir(r)]
+			r = *e.next(refDir(r))
 		}
 	}
 	if nodes != 2*live {
 		return fmt.Errorf("%d keys in the index, want %d", nodes, 2*live)
 	}
 	free := 0
-	for f := t.free; f != 0; f = t.entries[f-1].next[0] {
+	for f := t.free; f != 0; f = *t.entries[f-1].next(0) {
 		if free++; free > len(t.entries) {
 			return fmt.Errorf("free list has a cycle")
 		}

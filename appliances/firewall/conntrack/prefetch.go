@@ -15,7 +15,7 @@ const prefetchLinks = 3
 // Prefetch reads, for each packet of a burst, the index bucket and the
 // entry that Track will read, so that the burst's cache misses overlap
 // instead of coming one after the other: in a table much bigger than the
-// caches (a million connections is 152 MiB), an entry is a miss to memory,
+// caches (a million connections is 184 MiB), an entry is a miss to memory,
 // and Track on a burst after Prefetch costs a fraction of Track alone (see
 // the package doc). It changes nothing and does not allocate; in a table
 // that fits the caches it is wasted work.
@@ -54,9 +54,10 @@ func (t *Table) Prefetch(ps []packet.Parsed) {
 					e := &t.entries[refEntry(r)]
 					d := refDir(r)
 					k := e.tup(d)
-					sink += e.expires + int64(e.status) + int64(e.next[d]) + int64(k.Src[0]) + int64(k.DstPort)
+					sink += e.expires + int64(e.status) + int64(*e.next(d)) + int64(k.Src[0]) + int64(k.DstPort)
 					if keys[who[j]].Proto == packet.IPProtoTCP {
-						sink += int64(e.tcp[0].end) + int64(e.tcp[1].maxAck)
+						w := &t.tcp[refEntry(r)]
+						sink += int64(w[0].end) + int64(w[1].maxAck)
 					}
 				}
 			}
@@ -68,7 +69,7 @@ func (t *Table) Prefetch(ps []packet.Parsed) {
 				e := &t.entries[refEntry(r)]
 				d := refDir(r)
 				if i := who[j]; !e.tup(d).equal(&keys[i]) && link+1 < prefetchLinks {
-					refs[m], who[m] = e.next[d], i
+					refs[m], who[m] = *e.next(d), i
 					m++
 				}
 			}

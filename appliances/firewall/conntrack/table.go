@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"sync/atomic"
 	"time"
@@ -20,10 +21,17 @@ import (
 // connection's two directions must reach the same worker.
 type Table struct {
 	entries []Entry
+	tcp     [][2]tcpDir // TCP window tracking, beside entries (see Entry)
 	// heads is the hash index: one chain per bucket, of refs (see ref).
 	heads []uint32
 	mask  uint64
 	key   hashKey
+	// due is, per entry, a time at or before the entry's expiry (any
+	// value for a free entry): the clock hand reads it, 8 bytes, and
+	// reads the entry only once its due time has come. A packet's refresh
+	// only pushes expiry later and leaves due alone; where expiry moves
+	// earlier (a TCP close, a new connection) due follows it (setExpires).
+	due []int64
 
 	free     uint32 // first free entry + 1 (0: none), linked through next[0]
 	live     int
@@ -120,7 +128,8 @@ var (
 )
 
 // New allocates a Table of o.Max entries. Its memory is EntrySize bytes
-// per entry, plus 4 to 8 bytes per entry of index and the fragment cache.
+// per entry, 48 bytes beside each (TCP window state, due time), 4 to 8
+// bytes per entry of index, and the fragment cache.
 func New(o Options) (*Table, error) {
 	if o.Max < 1 || o.Max > MaxEntries {
 		return nil, fmt.Errorf("conntrack: max %d entries out of range 1..%d", o.Max, MaxEntries)
@@ -130,7 +139,9 @@ func New(o Options) (*Table, error) {
 	nb := 1 << bits.Len(uint(2*o.Max-1))
 	t := &Table{
 		entries:  make([]Entry, o.Max),
+		tcp:      make([][2]tcpDir, o.Max),
 		heads:    make([]uint32, nb),
+		due:      make([]int64, o.Max),
 		mask:     uint64(nb - 1),
 		loose:    o.Loose,
 		early:    !o.NoEarlyDrop,
@@ -138,6 +149,7 @@ func New(o Options) (*Table, error) {
 	}
 	adviseHuge(unsafe.Pointer(&t.entries[0]), uintptr(len(t.entries))*EntrySize)
 	adviseHuge(unsafe.Pointer(&t.heads[0]), uintptr(len(t.heads))*4)
+	adviseHuge(unsafe.Pointer(&t.tcp[0]), uintptr(len(t.tcp))*tcpSize)
 	seed := o.Seed
 	if seed == 0 {
 		var b [8]byte
@@ -149,9 +161,9 @@ func New(o Options) (*Table, error) {
 	}
 	t.setTimeouts(o.Timeouts)
 	for i := range t.entries {
-		t.entries[i].next[0] = uint32(i + 2) // free list: i -> i+1
+		*t.entries[i].next(0) = uint32(i + 2) // free list: i -> i+1
 	}
-	t.entries[o.Max-1].next[0] = 0
+	*t.entries[o.Max-1].next(0) = 0
 	t.free = 1
 	n := o.FragSlots
 	if n == 0 {
@@ -196,8 +208,11 @@ func (t *Table) setTimeouts(o Timeouts) {
 // their current expiry until their next packet.
 func (t *Table) SetTimeouts(o Timeouts) { t.setTimeouts(o) }
 
-// EntrySize is the size of one Entry in bytes.
-const EntrySize = 152
+// EntrySize is the size of one Entry in bytes. Each entry also has
+// tcpSize bytes of TCP window state beside it, and 8 of due time.
+const EntrySize = 128
+
+const tcpSize = unsafe.Sizeof([2]tcpDir{})
 
 // Cap returns the number of entries.
 func (t *Table) Cap() int { return len(t.entries) }
@@ -215,7 +230,7 @@ func (t *Table) find(k *Tuple, h uint64) uint32 {
 		if e.tup(d).equal(k) {
 			return r
 		}
-		r = e.next[d]
+		r = *e.next(d)
 	}
 	return 0
 }
@@ -249,7 +264,7 @@ func (t *Table) InUse(k *Tuple, now int64) bool {
 
 func (t *Table) link(e *Entry, i uint32, d Dir, h uint64) {
 	b := &t.heads[h&t.mask]
-	e.next[d] = *b
+	*e.next(d) = *b
 	*b = ref(i, d)
 }
 
@@ -258,12 +273,12 @@ func (t *Table) unlink(e *Entry, i uint32, d Dir) {
 	p := &t.heads[t.key.hash(e.tup(d))&t.mask]
 	for *p != 0 {
 		if *p == r {
-			*p = e.next[d]
-			e.next[d] = 0
+			*p = *e.next(d)
+			*e.next(d) = 0
 			return
 		}
 		q := *p
-		p = &t.entries[refEntry(q)].next[refDir(q)]
+		p = t.entries[refEntry(q)].next(refDir(q))
 	}
 	panic("conntrack: entry missing from its chain")
 }
@@ -271,6 +286,11 @@ func (t *Table) unlink(e *Entry, i uint32, d Dir) {
 func (t *Table) index(e *Entry) uint32 {
 	// Entries are an array: the index is the offset over the size.
 	return uint32((uintptrOf(e) - uintptrOf(&t.entries[0])) / EntrySize)
+}
+
+// tcpOf is entry e's TCP window state.
+func (t *Table) tcpOf(e *Entry) *[2]tcpDir {
+	return &t.tcp[t.index(e)]
 }
 
 // remove unlinks a live entry, frees its slot and counts why.
@@ -282,7 +302,7 @@ func (t *Table) remove(e *Entry, why counter) {
 	t.unlink(e, i, Original)
 	t.unlink(e, i, Reply)
 	e.status = 0
-	e.next[0] = t.free
+	*e.next(0) = t.free
 	t.free = i + 1
 	t.live--
 	t.counters[why]++
@@ -322,11 +342,20 @@ func (t *Table) Expire(now int64, n int) int {
 	removed := 0
 	n = min(n, len(t.entries))
 	h := t.hand
+	due := t.due
 	for range n {
-		e := &t.entries[h]
-		if e.status&stLive != 0 && e.expires <= now {
-			t.remove(e, cExpired)
-			removed++
+		if due[h] <= now {
+			// Its time may have come: the entry itself says.
+			switch e := &t.entries[h]; {
+			case e.status&stLive == 0:
+				due[h] = math.MaxInt64
+			case e.expires <= now:
+				t.remove(e, cExpired)
+				due[h] = math.MaxInt64
+				removed++
+			default:
+				due[h] = e.expires
+			}
 		}
 		if h++; h == len(t.entries) {
 			h = 0
@@ -335,6 +364,15 @@ func (t *Table) Expire(now int64, n int) int {
 	t.hand = h
 	t.publish()
 	return removed
+}
+
+// setExpires sets entry e's expiry to v, keeping its due time (see
+// Table.due) at or before it.
+func (t *Table) setExpires(e *Entry, v int64) {
+	if v < e.expires {
+		t.due[t.index(e)] = v
+	}
+	e.expires = v
 }
 
 // reclaimScan bounds the entries Create looks at for one to reclaim when
@@ -375,7 +413,7 @@ func (t *Table) alloc(now int64) uint32 {
 		}
 	}
 	i := t.free
-	t.free = t.entries[i-1].next[0]
+	t.free = *t.entries[i-1].next(0)
 	return i
 }
 

@@ -287,8 +287,8 @@ func initSender(sender, receiver *tcpDir, s *tcpSeg) {
 
 // inWindow is Linux's tcp_in_window: the window checks, and the update of
 // both directions' tracking when the segment passes.
-func (e *Entry) inWindow(dir Dir, s *tcpSeg) (tcpOutcome, Reason) {
-	sender, receiver := &e.tcp[dir], &e.tcp[dir^1]
+func (e *Entry) inWindow(w *[2]tcpDir, dir Dir, s *tcpSeg) (tcpOutcome, Reason) {
+	sender, receiver := &w[dir], &w[dir^1]
 	seq, ack, end := s.seq, s.ack, s.end
 	hasAck := s.flags&packet.TCPAck != 0
 	syn := s.flags&packet.TCPSyn != 0
@@ -424,12 +424,12 @@ const (
 // tcpNew initialises the tracking of a connection from its first segment
 // (Linux's tcp_new) and reports whether the segment may start one: a SYN,
 // or with loose pickup an ACK.
-func (e *Entry) tcpNew(s *tcpSeg, loose bool) bool {
-	e.tcp = [2]tcpDir{}
+func (e *Entry) tcpNew(w *[2]tcpDir, s *tcpSeg, loose bool) bool {
+	*w = [2]tcpDir{}
 	e.state = TCPNone
 	switch tcpConntracks[Original][tcpIndex(s.flags)][TCPNone] {
 	case TCPSynSent:
-		d := &e.tcp[Original]
+		d := &w[Original]
 		d.end, d.maxEnd = s.end, s.end
 		d.maxWin = max(uint32(s.win), 1)
 		s.synOptions(d)
@@ -437,14 +437,14 @@ func (e *Entry) tcpNew(s *tcpSeg, loose bool) bool {
 		if !loose {
 			return false
 		}
-		d := &e.tcp[Original]
+		d := &w[Original]
 		d.end = s.end
 		d.maxWin = max(uint32(s.win), 1)
 		d.maxEnd = s.end + d.maxWin
 		// Scaling and SACK are unknown: assume both, and do not reject
 		// on window checks.
-		e.tcp[Original].flags = tfSackPerm | tfLiberal
-		e.tcp[Reply].flags = tfSackPerm | tfLiberal
+		w[Original].flags = tfSackPerm | tfLiberal
+		w[Reply].flags = tfSackPerm | tfLiberal
 	default:
 		return false
 	}
@@ -453,7 +453,7 @@ func (e *Entry) tcpNew(s *tcpSeg, loose bool) bool {
 
 // tcpPacket runs the state machine and the window checks for a segment of
 // entry e going dir (Linux's nf_conntrack_tcp_packet).
-func (e *Entry) tcpPacket(dir Dir, s *tcpSeg) (tcpVerdict, Reason) {
+func (e *Entry) tcpPacket(w *[2]tcpDir, dir Dir, s *tcpSeg) (tcpVerdict, Reason) {
 	index := tcpIndex(s.flags)
 	old := e.state
 	next := tcpConntracks[dir][index][old]
@@ -469,7 +469,7 @@ func (e *Entry) tcpPacket(dir Dir, s *tcpSeg) (tcpVerdict, Reason) {
 	case tcpInvalid:
 		return tcpBad, ReasonTCPState
 	case TCPClose:
-		peer := &e.tcp[dir^1]
+		peer := &w[dir^1]
 		if index == tcpRstSet && peer.flags&tfMaxAckSet != 0 &&
 			!(s.seq == 0 && old != TCPEstablished) {
 			if before(s.seq, peer.maxAck) {
@@ -483,7 +483,7 @@ func (e *Entry) tcpPacket(dir Dir, s *tcpSeg) (tcpVerdict, Reason) {
 			}
 		}
 	}
-	switch out, why := e.inWindow(dir, s); out {
+	switch out, why := e.inWindow(w, dir, s); out {
 	case tcpReject:
 		return tcpBad, why
 	case tcpIgnored:
@@ -491,7 +491,7 @@ func (e *Entry) tcpPacket(dir Dir, s *tcpSeg) (tcpVerdict, Reason) {
 	}
 	e.state = next
 	if old != next && next == TCPFinWait {
-		e.tcp[dir].flags |= tfCloseInit
+		w[dir].flags |= tfCloseInit
 	}
 	if dir == Reply {
 		e.status |= stSeenReply
@@ -503,10 +503,10 @@ func (e *Entry) tcpPacket(dir Dir, s *tcpSeg) (tcpVerdict, Reason) {
 }
 
 // tcpTimeout is the idle timeout after a segment of index was tracked.
-func (t *Table) tcpTimeout(e *Entry, index uint8) int64 {
+func (t *Table) tcpTimeout(e *Entry, w *[2]tcpDir, index uint8) int64 {
 	to := t.tcpTimeouts[e.state]
 	if to > tcpUnackedTimeout &&
-		(index == tcpAckSet && (e.tcp[0].flags|e.tcp[1].flags)&tfDataUnacked != 0 || e.status&stAssured == 0) {
+		(index == tcpAckSet && (w[0].flags|w[1].flags)&tfDataUnacked != 0 || e.status&stAssured == 0) {
 		// Data outstanding, or a connection that never completed its
 		// handshake (picked up from the middle): do not hold it for a day.
 		to = tcpUnackedTimeout

@@ -201,12 +201,12 @@ func TestTCPInvalid(t *testing.T) {
 		g.want(seg(s, c, ack, 5001, 3001, 2000, 0), StateEstablished, Reply)
 		// Far below the window now: a duplicate, ignored, not invalid.
 		e := g.r.Entry
-		before := e.tcp
+		before := *g.ct.tcpOf(e)
 		exp := e.Expires()
 		g.advance(time.Second)
 		old := uint32(1001)
 		g.want(seg(c, s, ack, old-70000, 5001, 1000, 100), StateEstablished, Original)
-		if e.tcp != before || e.Expires() != exp {
+		if *g.ct.tcpOf(e) != before || e.Expires() != exp {
 			t.Errorf("an ignored segment changed the tracking")
 		}
 	})
@@ -247,8 +247,8 @@ func TestTCPWindowScaling(t *testing.T) {
 	g.want(cttest.TCP(cttest.Seg{Src: c, Dst: s, Flags: syn, Seq: 100, Win: 65535, Opts: ws(7)}), StateNew, Original)
 	g.want(cttest.TCP(cttest.Seg{Src: s, Dst: c, Flags: synack, Seq: 9000, Ack: 101, Win: 65535, Opts: ws(9)}), StateEstablished, Reply)
 	e := g.r.Entry
-	if e.tcp[Original].scale != 7 || e.tcp[Reply].scale != 9 {
-		t.Fatalf("scales %d %d, want 7 9", e.tcp[0].scale, e.tcp[1].scale)
+	if w := g.ct.tcpOf(e); w[Original].scale != 7 || w[Reply].scale != 9 {
+		t.Fatalf("scales %d %d, want 7 9", w[0].scale, w[1].scale)
 	}
 	// The server's window of 1000 scaled by 2^9 allows 512000 bytes.
 	g.want(seg(c, s, ack, 101, 9001, 1000, 0), StateEstablished, Original)
@@ -263,8 +263,8 @@ func TestTCPWindowScaling(t *testing.T) {
 	g2 := newRig(t, Options{})
 	g2.want(cttest.TCP(cttest.Seg{Src: c, Dst: s, Flags: syn, Seq: 100, Win: 65535, Opts: ws(7)}), StateNew, Original)
 	g2.want(cttest.TCP(cttest.Seg{Src: s, Dst: c, Flags: synack, Seq: 9000, Ack: 101, Win: 65535}), StateEstablished, Reply)
-	if e := g2.r.Entry; e.tcp[0].scale != 0 || e.tcp[1].scale != 0 {
-		t.Fatalf("one-sided scaling: scales %d %d, want 0 0", e.tcp[0].scale, e.tcp[1].scale)
+	if w := g2.ct.tcpOf(g2.r.Entry); w[0].scale != 0 || w[1].scale != 0 {
+		t.Fatalf("one-sided scaling: scales %d %d, want 0 0", w[0].scale, w[1].scale)
 	}
 }
 

@@ -196,7 +196,8 @@ func (t *Table) invalid(r *Result, why Reason) State {
 func (t *Table) update(e *Entry, dir Dir, now int64, r *Result) State {
 	switch r.kind {
 	case kTCP:
-		v, why := e.tcpPacket(dir, &r.seg)
+		w := t.tcpOf(e)
+		v, why := e.tcpPacket(w, dir, &r.seg)
 		switch v {
 		case tcpReopen:
 			t.remove(e, cReopened)
@@ -205,27 +206,27 @@ func (t *Table) update(e *Entry, dir Dir, now int64, r *Result) State {
 			r.Entry, r.Dir = e, dir
 			return t.invalid(r, why)
 		case tcpOK:
-			e.expires = now + t.tcpTimeout(e, tcpIndex(r.seg.flags))
+			t.setExpires(e, now+t.tcpTimeout(e, w, tcpIndex(r.seg.flags)))
 		}
 	case kUDP:
 		if dir == Reply {
 			e.status |= stSeenReply | stAssured
 		}
 		if e.status&stSeenReply != 0 {
-			e.expires = now + t.udpStream
+			t.setExpires(e, now+t.udpStream)
 		} else {
-			e.expires = now + t.udp
+			t.setExpires(e, now+t.udp)
 		}
 	case kICMP:
 		if dir == Reply {
 			e.status |= stSeenReply | stAssured
 		}
-		e.expires = now + t.icmp
+		t.setExpires(e, now+t.icmp)
 	default:
 		if dir == Reply {
 			e.status |= stSeenReply | stAssured
 		}
-		e.expires = now + t.other
+		t.setExpires(e, now+t.other)
 	}
 	r.Entry, r.Dir = e, dir
 	t.count(cFound)
@@ -285,21 +286,22 @@ func (t *Table) Create(r *Result, reply *Tuple, now int64) (*Entry, error) {
 	e.gen = t.nextGen
 	switch r.kind {
 	case kTCP:
-		e.tcpNew(&r.seg, t.loose)
+		// (Only TCP entries' window state is ever read: other entries
+		// leave theirs as it was.)
+		w := &t.tcp[i]
+		e.tcpNew(w, &r.seg, t.loose)
 		// The first segment goes through the state machine from NONE,
 		// as in Linux: SYN_SENT (or ESTABLISHED, picked up).
-		e.tcpPacket(Original, &r.seg)
-		e.expires = now + t.tcpTimeout(e, tcpIndex(r.seg.flags))
+		e.tcpPacket(w, Original, &r.seg)
+		e.expires = now + t.tcpTimeout(e, w, tcpIndex(r.seg.flags))
 	case kUDP:
-		e.tcp = [2]tcpDir{}
 		e.expires = now + t.udp
 	case kICMP:
-		e.tcp = [2]tcpDir{}
 		e.expires = now + t.icmp
 	default:
-		e.tcp = [2]tcpDir{}
 		e.expires = now + t.other
 	}
+	t.due[i] = e.expires
 	t.link(e, i, Original, r.hash)
 	t.link(e, i, Reply, hr)
 	t.live++

@@ -415,3 +415,64 @@ func TestZeroAllocs(t *testing.T) {
 		t.Errorf("%v allocations per UDP round, want 0", allocs)
 	}
 }
+
+// TestExpireDue: the hand removes exactly the entries whose time is up,
+// whether packets pushed their expiry later since they were created
+// (answered UDP flows) or earlier (a TCP connection reset), however the
+// hand reads them (see Table.due).
+func TestExpireDue(t *testing.T) {
+	g := newRig(t, Options{Max: 64})
+	for i := range 40 {
+		q, a := udpFlow(i)
+		g.want(q, StateNew, Original)
+		if i%2 == 0 {
+			g.want(a, StateEstablished, Reply) // expiry moves later
+		}
+	}
+	// A TCP connection, established, then reset: its expiry moves from
+	// days away to 10 s away.
+	g.want(seg(cli4, srv4, syn, 1000, 0, 1000, 0), StateNew, Original)
+	g.want(seg(srv4, cli4, synack, 5000, 1001, 1000, 0), StateEstablished, Reply)
+	g.want(seg(cli4, srv4, ack, 1001, 5001, 1000, 0), StateEstablished, Original)
+	// One round of the hand before the reset, so that it has read the
+	// connection's long expiry.
+	g.ct.Expire(g.now, 64)
+	g.want(seg(cli4, srv4, rst|ack, 1001, 5001, 0, 0), StateEstablished, Original)
+	if err := g.ct.check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []time.Duration{5 * time.Second, 6 * time.Second, 20 * time.Second, 10 * time.Minute} {
+		g.advance(step)
+		want := 0
+		g.ct.Range(func(e *Entry) bool {
+			if e.Expires() <= g.now {
+				want++
+			}
+			return true
+		})
+		got := 0
+		for range 4 {
+			got += g.ct.Expire(g.now, 16)
+		}
+		if got != want {
+			t.Fatalf("after %v: the hand removed %d entries, %d had expired", step, got, want)
+		}
+		if err := g.ct.check(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g.ct.Len() != 0 {
+		t.Fatalf("%d entries left", g.ct.Len())
+	}
+}
+
+// TestEntryAlignment: a table's entries start on a 128-byte boundary, so
+// that each entry is two whole cache lines (see Entry).
+func TestEntryAlignment(t *testing.T) {
+	for _, n := range []int{1, 3, 100, 4096} {
+		g := newRig(t, Options{Max: n})
+		if a := uintptrOf(&g.ct.entries[0]) % 128; a != 0 {
+			t.Errorf("max %d: entries at %d mod 128", n, a)
+		}
+	}
+}
