@@ -76,36 +76,16 @@ conntrack: {max: 4096}
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
 	var stats *dataplane.Stats
-	done := make(chan error, 1)
-	go func() {
-		done <- nettest.Do(nsR, func() error {
-			return runner.Run(ctx, p, runner.Options{Ready: func() { close(ready) }, Stats: func(s *dataplane.Stats) { stats = s }})
-		})
-	}()
+	stop := nettest.Serve(t, nsR, "firewall", func(ctx context.Context, ready func()) error {
+		return runner.Run(ctx, p, runner.Options{Ready: ready, Stats: func(s *dataplane.Stats) { stats = s }})
+	})
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("firewall: %v", err)
-			}
-			for _, d := range stats.Drops() {
-				t.Logf("firewall dropped %d: %s", d.Count, d.Name)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("firewall did not stop within 20s")
+		stop()
+		for _, d := range stats.Drops() {
+			t.Logf("firewall dropped %d: %s", d.Count, d.Name)
 		}
 	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("firewall: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("firewall not ready within 20s")
-	}
 	if kind == config.PortTap {
 		// The firewall made the TAPs in its namespace; the hosts take the
 		// kernel's end of each.

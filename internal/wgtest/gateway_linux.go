@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	_ "github.com/nfvkit/nfvkit/appliances/ipsec-gw" // the ipsec-gw stage RunGateway runs
 	"github.com/nfvkit/nfvkit/internal/nettest"
@@ -82,49 +81,31 @@ func RunGateway(t testing.TB, ns string, p *config.Policy, secrets ...string) (s
 func RunGatewayLog(t testing.TB, ns string, p *config.Policy, secrets ...string) (stop func(), log func() string) {
 	t.Helper()
 	logs := new(logBuffer)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
 	var stats *dataplane.Stats
-	go func() {
-		done <- nettest.Do(ns, func() error {
-			return runner.Run(ctx, p, runner.Options{
-				Log:   testLog(logs),
-				Ready: func() { close(ready) },
-				Stats: func(s *dataplane.Stats) { stats = s },
-			})
+	serving := nettest.Serve(t, ns, "gateway", func(ctx context.Context, ready func()) error {
+		return runner.Run(ctx, p, runner.Options{
+			Log:   testLog(logs),
+			Ready: ready,
+			Stats: func(s *dataplane.Stats) { stats = s },
 		})
-	}()
+	})
 	stopped := false
 	stop = func() {
 		if stopped {
 			return
 		}
 		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway: %v", err)
-			}
+		serving()
+		if stats != nil {
 			for _, d := range stats.Drops() {
 				t.Logf("gateway dropped %d: %s", d.Count, d.Name)
 			}
-			CheckNoSecrets(t, logs.String(), secrets)
-			if t.Failed() {
-				t.Logf("gateway log:\n%s", logs)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("gateway did not stop within 20s")
+		}
+		CheckNoSecrets(t, logs.String(), secrets)
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", logs)
 		}
 	}
 	t.Cleanup(stop)
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("gateway: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("gateway not ready within 20s")
-	}
 	return stop, logs.String
 }

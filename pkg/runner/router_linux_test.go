@@ -69,42 +69,16 @@ interfaces:
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
 	var stats *dataplane.Stats
-	done := make(chan error, 1)
-	go func() {
-		done <- nettest.Do(nsR, func() error {
-			return Run(ctx, p, Options{Ready: func() { close(ready) }, Stats: func(s *dataplane.Stats) { stats = s }})
-		})
-	}()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
+	stop := nettest.Serve(t, nsR, "router", func(ctx context.Context, ready func()) error {
+		return Run(ctx, p, Options{Ready: ready, Stats: func(s *dataplane.Stats) { stats = s }})
+	})
+	t.Cleanup(func() {
+		stop()
+		for _, d := range stats.Drops() {
+			t.Logf("router dropped %d: %s", d.Count, d.Name)
 		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("router: %v", err)
-			}
-			for _, d := range stats.Drops() {
-				t.Logf("router dropped %d: %s", d.Count, d.Name)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("router did not stop within 20s")
-		}
-	}
-	t.Cleanup(stop)
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("router: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("router not ready within 20s")
-	}
+	})
 
 	if kind == config.PortTap {
 		// The router made the TAPs in its namespace; the hosts take the
