@@ -62,13 +62,31 @@ type Firewall struct {
 	pre   []packet.Parsed
 	preOK []bool
 	preN  int
+	// seen[i] is whether conntrack found packet i's connection, when
+	// the burst's prefetch looked (seenOK).
+	seen   []bool
+	seenOK bool
+	// The first packets' verdicts, classified together (see Prepare):
+	// hint[i] is packet i's when hintN[i] is the burst's number.
+	hint   []hint
+	hintN  []uint64
+	bursts uint64
+	keys   []classify.Key
+	ms     []classify.Match
+	at     []int
+}
+
+// hint is the classifier's answer for a key, computed ahead.
+type hint struct {
+	k classify.Key
+	m classify.Match
 }
 
 var (
 	_ dataplane.Stage    = (*Firewall)(nil)
 	_ dataplane.Ticker   = (*Firewall)(nil)
 	_ dataplane.Releaser = (*Firewall)(nil)
-	_ router.Filter      = (*Firewall)(nil)
+	_ router.BurstFilter = (*Firewall)(nil)
 )
 
 // rules is a compiled policy's filter and NAT: immutable, swapped on reload.
@@ -175,6 +193,7 @@ func (f *Firewall) Process(b *dataplane.Batch) {
 	f.prefetch(b)
 	f.rt.Process(b)
 	f.preN = 0
+	f.bursts++ // the hints were for this pass only
 	f.ct.Expire(b.Now, 2*len(b.Pkts))
 }
 
@@ -338,7 +357,12 @@ func (f *Firewall) first(b *dataplane.Batch, i int, pp *packet.Parsed, in, out u
 			out, dnat = k.Out, true
 		}
 	}
-	m := rs.cl.Classify(&k)
+	var m classify.Match
+	if i < len(f.hint) && f.hintN[i] == f.bursts && f.hint[i].k == k {
+		m = f.hint[i].m
+	} else {
+		m = rs.cl.Classify(&k)
+	}
 	rs.hits.Count(m)
 	if m.Log {
 		f.logVerdict(&k, m)
@@ -412,9 +436,13 @@ var prefetchMin = 1 << 15
 func (f *Firewall) prefetch(b *dataplane.Batch) {
 	n := len(b.Pkts)
 	if len(f.pre) < n {
-		f.pre = make([]packet.Parsed, cap(b.Pkts))
-		f.preOK = make([]bool, cap(b.Pkts))
+		c := cap(b.Pkts)
+		f.pre = make([]packet.Parsed, c)
+		f.preOK, f.seen = make([]bool, c), make([]bool, c)
+		f.hint, f.hintN = make([]hint, c), make([]uint64, c)
+		f.keys, f.ms, f.at = make([]classify.Key, c), make([]classify.Match, c), make([]int, c)
 	}
+	f.bursts++
 	for i := range b.Pkts {
 		pp := &f.pre[i]
 		f.preOK[i] = pp.Decode(b.Pkts[i].Data()) == nil && pp.IPVersion != 0
@@ -423,7 +451,47 @@ func (f *Firewall) prefetch(b *dataplane.Batch) {
 		}
 	}
 	f.preN = n
-	if f.ct.Len() >= prefetchMin {
-		f.ct.Prefetch(f.pre[:n])
+	f.seenOK = f.ct.Len() >= prefetchMin
+	if f.seenOK {
+		f.ct.Prefetch(f.pre[:n], f.seen)
+	}
+}
+
+// burstMin is the classifier size (bytes) from which Prepare classifies a
+// burst's first packets together: a smaller one stays in the caches
+// however busy the connection table is (a variable for the tests).
+var burstMin = 64 << 10
+
+// Prepare classifies, together, the packets of the router's next ones
+// whose connection the burst's prefetch did not find: the first packets
+// (see router.BurstFilter). Beside a big connection table, a big rule set's
+// tree is out of the caches, and a walk's cache misses come one after the
+// other; classify.ClassifyBurst overlaps them. Filter uses an answer when
+// the packet's key is still the one classified (destination NAT changes
+// it); it does so only when the table was big enough to be prefetched
+// (which tells the first packets) and the classifier big enough to miss.
+func (f *Firewall) Prepare(b *dataplane.Batch, ps []router.Pending) {
+	rs := f.rs
+	if !f.seenOK || rs.cl.Memory() < burstMin {
+		return
+	}
+	n := 0
+	for _, q := range ps {
+		i := q.I
+		if i >= f.preN || !f.preOK[i] || f.seen[i] || f.pre[i].L3Off != q.L3 {
+			continue
+		}
+		f.keys[n] = classify.KeyOf(&f.pre[i], ifNum(q.In), ifNum(q.Out), config.StateNew)
+		f.at[n] = i
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	rs.cl.ClassifyBurst(f.keys[:n], f.ms[:n])
+	rs.hits.Warm(f.ms[:n])
+	for j, i := range f.at[:n] {
+		f.hint[i] = hint{k: f.keys[j], m: f.ms[j]}
+		f.hintN[i] = f.bursts
 	}
 }

@@ -121,8 +121,8 @@ func bytesReplace(s, old, new string) string {
 // packets Filter judges then come decoded from it, and conntrack and the
 // classifier read ahead.
 func TestPrefetched(t *testing.T) {
-	defer func(n int) { prefetchMin = n }(prefetchMin)
-	prefetchMin = 0
+	defer func(n, m int) { prefetchMin, burstMin = n, m }(prefetchMin, burstMin)
+	prefetchMin, burstMin = 0, 0
 	t.Run("allocs", TestEstablishedAllocs)
 	t.Run("reload", TestReload)
 	t.Run("handshake", TestGoldenHandshake)

@@ -25,6 +25,28 @@ type Filter interface {
 	Filter(b *dataplane.Batch, i, l3, in, out int) (v FilterVerdict, why dataplane.Reason)
 }
 
+// BurstFilter is a Filter that prepares for a burst: after the FIB
+// lookups of a burst's plain unicast IPv4 packets (and again for its IPv6
+// ones), before it filters the first of them, the router calls Prepare
+// with those it will filter and the interfaces Filter will be given for
+// each. Prepare must not change the packets: what it learns is advice for
+// the Filter calls that follow (the firewall classifies the burst's first
+// packets together there). Filter still judges every packet, and must not
+// count on Prepare having seen it: the router may make other packets and
+// filter them too (a reset, a packet after destination NAT).
+type BurstFilter interface {
+	Filter
+	Prepare(b *dataplane.Batch, ps []Pending)
+}
+
+// Pending is a packet the router is about to filter: packet I of the
+// burst, its IP packet at data offset L3, and its interfaces as Filter
+// will see them.
+type Pending struct {
+	I, L3   int
+	In, Out int
+}
+
 // FilterVerdict is what the router does with a packet after its Filter.
 type FilterVerdict uint8
 
@@ -54,24 +76,12 @@ const mFiltered uint8 = 1 << 7
 // filter runs the Filter on packet i routed to adjacency a; it reports
 // whether the router goes on with it as routed.
 func (r *Router) filter(b *dataplane.Batch, i int, a *adjacency, v6 bool) bool {
+	in, out, ok := r.ends(i, a)
+	if !ok {
+		return true
+	}
 	m := &r.meta[i]
-	var out int
-	switch a.kind {
-	case adjGateway, adjConnected:
-		out = int(a.ifx)
-	case adjLocal:
-		out = SelfIface
-	default:
-		return true
-	}
-	if m.flags&(mL2Cast|mFiltered) != 0 {
-		return true
-	}
 	m.flags |= mFiltered
-	in := int(m.in)
-	if m.flags&mLocalOrigin != 0 || in < 0 {
-		in = SelfIface
-	}
 	v, why := r.opt.Filter.Filter(b, i, int(m.l2), in, out)
 	switch v {
 	case FilterPass:
@@ -91,6 +101,47 @@ func (r *Router) filter(b *dataplane.Batch, i int, a *adjacency, v6 bool) bool {
 		b.Pkts[i].Drop(why)
 	}
 	return false
+}
+
+// ends returns the interfaces Filter is given for packet i routed to
+// adjacency a, or false when the packet is not for the Filter.
+func (r *Router) ends(i int, a *adjacency) (in, out int, ok bool) {
+	m := &r.meta[i]
+	switch a.kind {
+	case adjGateway, adjConnected:
+		out = int(a.ifx)
+	case adjLocal:
+		out = SelfIface
+	default:
+		return 0, 0, false
+	}
+	if m.flags&(mL2Cast|mFiltered) != 0 {
+		return 0, 0, false
+	}
+	in = int(m.in)
+	if m.flags&mLocalOrigin != 0 || in < 0 {
+		in = SelfIface
+	}
+	return in, out, true
+}
+
+// prepare gives a BurstFilter the packets idx, whose FIB groups are gs,
+// that it is about to filter.
+func (r *Router) prepare(b *dataplane.Batch, bf BurstFilter, idx []int32, gs []uint32, v6 bool) {
+	ps := r.pending[:0]
+	for k, i := range idx {
+		a, ok := r.adjOf(b, int(i), gs[k], v6)
+		if !ok {
+			continue
+		}
+		if in, out, ok := r.ends(int(i), a); ok {
+			ps = append(ps, Pending{I: int(i), L3: int(r.meta[i].l2), In: in, Out: out})
+		}
+	}
+	r.pending = ps
+	if len(ps) > 0 {
+		bf.Prepare(b, ps)
+	}
 }
 
 // reroute looks packet i up again (its destination changed) and routes it.

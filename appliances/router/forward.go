@@ -14,12 +14,7 @@ func (r *Router) forward(b *dataplane.Batch, i int, g uint32, v6 bool) {
 		r.noRoute(b, i, v6)
 		return
 	}
-	gr := st.groups[g]
-	k := gr.first
-	if gr.n > 1 {
-		k += uint32(uint64(r.flowHash(b, i, v6)) * uint64(gr.n) >> 32)
-	}
-	ai := st.hopAdj[k]
+	ai := st.hopAdj[r.hop(b, i, g, v6)]
 	a := &st.adjs[ai]
 	if r.opt.Filter != nil && !r.filter(b, i, a, v6) {
 		return
@@ -29,6 +24,27 @@ func (r *Router) forward(b *dataplane.Batch, i int, g uint32, v6 bool) {
 		return
 	}
 	r.toAdj(b, i, ai, a, v6)
+}
+
+// hop returns the next hop of FIB group g (a valid one) for packet i: by
+// flow hash when the group has several.
+func (r *Router) hop(b *dataplane.Batch, i int, g uint32, v6 bool) uint32 {
+	gr := r.st.groups[g]
+	k := gr.first
+	if gr.n > 1 {
+		k += uint32(uint64(r.flowHash(b, i, v6)) * uint64(gr.n) >> 32)
+	}
+	return k
+}
+
+// adjOf returns the adjacency forward takes packet i of FIB group g to,
+// or false with no route.
+func (r *Router) adjOf(b *dataplane.Batch, i int, g uint32, v6 bool) (*adjacency, bool) {
+	st := r.st
+	if g >= uint32(len(st.groups)) {
+		return nil, false
+	}
+	return &st.adjs[st.hopAdj[r.hop(b, i, g, v6)]], true
 }
 
 // special handles routes that are not to a neighbour, and packets that may

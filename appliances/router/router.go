@@ -161,6 +161,8 @@ type Router struct {
 	dst6 [][16]byte
 	g6   []uint32
 	p    packet.Parsed
+	// pending is the packets a BurstFilter is told of (see prepare).
+	pending []Pending
 
 	icmpCredit int64 // token bucket, in nanoseconds of credit
 	icmpLast   int64
@@ -232,6 +234,7 @@ func (r *Router) grow(n int) {
 	r.meta = make([]meta, n)
 	r.idx4, r.dst4, r.g4 = make([]int32, n), make([][4]byte, n), make([]uint32, n)
 	r.idx6, r.dst6, r.g6 = make([]int32, n), make([][16]byte, n), make([]uint32, n)
+	r.pending = make([]Pending, 0, n)
 }
 
 // Process routes a burst. See the package documentation for the path a
@@ -246,14 +249,21 @@ func (r *Router) Process(b *dataplane.Batch) {
 		r.classify(b, i, st)
 	}
 	n4, n6 := r.n4, r.n6
+	bf, _ := r.opt.Filter.(BurstFilter)
 	if n4 > 0 {
 		st.table.LookupBatch4(r.dst4[:n4], r.g4[:n4])
+		if bf != nil {
+			r.prepare(b, bf, r.idx4[:n4], r.g4[:n4], false)
+		}
 		for k, i := range r.idx4[:n4] {
 			r.forward(b, int(i), r.g4[k], false)
 		}
 	}
 	if n6 > 0 {
 		st.table.LookupBatch6(r.dst6[:n6], r.g6[:n6])
+		if bf != nil {
+			r.prepare(b, bf, r.idx6[:n6], r.g6[:n6], true)
+		}
 		for k, i := range r.idx6[:n6] {
 			r.forward(b, int(i), r.g6[k], true)
 		}

@@ -24,16 +24,26 @@ func SetTree(on bool, ruleBytes, ruleWork, budget int) func() {
 	return func() { useTree, treeRuleBytes, treeRuleWork, treeBudget = t, rb, rw, b }
 }
 
-// TreeStats returns the nodes, depth and leaf words of the family's tree
-// (v6 for IPv6), or false when it has none.
-func (c *Classifier) TreeStats(v6 bool) (nodes, depth, words int, ok bool) {
+// TreeStats returns the inner nodes, of which cut nodes, the depth and
+// the leaf words of the family's tree (v6 for IPv6), or false when it has
+// none.
+func (c *Classifier) TreeStats(v6 bool) (nodes, cuts, depth, words int, ok bool) {
 	f := 0
 	if v6 {
 		f = 1
 	}
 	t := c.tree[f]
 	if t == nil {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
-	return len(t.nodes) / nodeWords, t.depth, len(t.ents), true
+	return t.nodeCount, t.cutCount, t.depth, len(t.ents), true
+}
+
+// SetCuts sets from how many rules a node may be a cut node, the share of
+// them a part may hold at most, and the copies of a rule it may make; it
+// returns a func that restores the defaults.
+func SetCuts(min, share, copies int) func() {
+	m, s, c := cutMin, cutShare, cutCopies
+	cutMin, cutShare, cutCopies = min, share, copies
+	return func() { cutMin, cutShare, cutCopies = m, s, c }
 }

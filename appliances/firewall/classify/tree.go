@@ -6,6 +6,9 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"unsafe"
+
+	"github.com/nfvkit/nfvkit/appliances/firewall/internal/hugepage"
 )
 
 // The tree's dimensions: the packet's fields as unsigned integers, an
@@ -35,13 +38,20 @@ const (
 type tree struct {
 	nodes []uint64 // nodeWords a node
 	root  uint64   // reference to the root
+	// nodes4 is an IPv4 tree's nodes in 32 bits (every dimension fits):
+	// node4Words a node, one cache line, so that a level of the walk is
+	// one line, not two (see compact4).
+	nodes4 []uint32
 	// ents are the leaves' entries: a header (rule, state, words of
 	// checks), the checks, and after a leaf's last entry leafEnd.
 	ents  []uint64
 	lists []uint64 // interval lists of small fields: lo<<32 | hi, sorted
 	addrs []uint64 // interval lists of addresses: lo hi, lo lo, hi hi, hi lo
 	depth int      // of the deepest leaf
-	mem   int
+	// nodeCount inner nodes, cutCount of them cut nodes
+	nodeCount, cutCount int
+	mem                 int
+	sink                uint64 // loads that only warm the cache go here
 }
 
 // An inner node is nodeWords words: the dimension, fanout-1 thresholds,
@@ -58,6 +68,27 @@ const (
 
 const leafEnd = ^uint64(0)
 
+// A cut node (HiCuts: Gupta and McKeown, Hot Interconnects 1999) divides
+// its region of one dimension into equal parts, so that a big rule set is
+// spread over many children in one step instead of several levels of
+// thresholds: word 0 is the dimension with cutNode set, the shift (bits
+// 16-23) and, in 64-bit nodes, the number of parts (bits 32-63); word 1
+// is the region's low end; then a reference a part. A value v goes to
+// part (v-lo)>>shift. The node is padded to whole nodeWords, so that
+// threshold nodes stay on cache lines.
+const cutNode = 1 << 8
+
+// cutWords is the size of a cut node of n parts.
+func cutWords(n int) int { return (2 + n + nodeWords - 1) / nodeWords * nodeWords }
+
+// A 32-bit node (nodes4) is laid out as a 64-bit one: the dimension,
+// fanout-1 thresholds (unused ones all ones), fanout references, with
+// leafRef4 marking a leaf.
+const (
+	node4Words = 2 * fanout
+	leafRef4   = 1 << 31
+)
+
 // The checks of a leaf entry: the kind in the top 4 bits, the dimension in
 // the next 4.
 const (
@@ -71,9 +102,17 @@ const (
 // lookup returns the first rule that matches the packet whose dimensions
 // are kv, in state st, or -1.
 func (t *tree) lookup(kv *[16]uint64, st uint8) int32 {
+	if t.nodes4 != nil {
+		return t.lookup4(kv, st)
+	}
 	nodes := t.nodes
 	ref := t.root
 	for ref&leafRef == 0 {
+		if h := nodes[ref]; h&cutNode != 0 {
+			v := kv[h&15]
+			ref = nodes[ref+2+(v-nodes[ref+1])>>(h>>16&63)]
+			continue
+		}
 		n := (*[nodeWords]uint64)(nodes[ref:])
 		// Branch-free: count the thresholds below the value.
 		v := kv[n[0]&15]
@@ -85,6 +124,28 @@ func (t *tree) lookup(kv *[16]uint64, st uint8) int32 {
 		ref = n[fanout+c&(fanout-1)]
 	}
 	return t.scan(uint32(ref), kv, st)
+}
+
+// lookup4 is lookup in an IPv4 tree's 32-bit nodes.
+func (t *tree) lookup4(kv *[16]uint64, st uint8) int32 {
+	nodes := t.nodes4
+	ref := uint32(t.root)
+	for ref&leafRef4 == 0 {
+		if h := nodes[ref]; h&cutNode != 0 {
+			v := uint64(uint32(kv[h&15]))
+			ref = nodes[ref+2+uint32((v-uint64(nodes[ref+1]))>>(h>>16&63))]
+			continue
+		}
+		n := (*[node4Words]uint32)(nodes[ref:])
+		v := uint64(uint32(kv[n[0]&15]))
+		// Branch-free: count the thresholds below the value.
+		c := uint64(0)
+		for _, thr := range n[1:fanout] {
+			c += (uint64(thr) - v) >> 63
+		}
+		ref = n[fanout+c&(fanout-1)]
+	}
+	return t.scan(ref&^leafRef4, kv, st)
 }
 
 // scan checks a leaf's entries from ents[p].
@@ -184,7 +245,63 @@ func keyDims(k *Key, kv *[16]uint64) {
 }
 
 func (t *tree) memory() int {
-	return (len(t.nodes) + len(t.ents) + len(t.lists) + len(t.addrs)) * 8
+	return (len(t.nodes)+len(t.ents)+len(t.lists)+len(t.addrs))*8 + len(t.nodes4)*4
+}
+
+// hugeMin is the size (words) from which an IPv4 tree goes into huge
+// pages: beside a big connection table, whose lookups fill the TLB too, a
+// tree of a few hundred 4 KiB pages adds a TLB miss to most of its cache
+// misses (10,000 rules of the firewall's BenchmarkClassify: 1 MiB, and
+// 3-5% more packets a second in huge pages).
+const hugeMin = 64 << 10
+
+// compact4 moves an IPv4 tree's nodes to nodes4, each node at the same
+// offset, aligned to the cache line; a big tree's leaves and nodes go
+// together into huge pages (see hugeMin).
+func (t *tree) compact4() {
+	var n4 []uint32
+	if words := len(t.ents) + (len(t.nodes)+1)/2 + 8; words >= hugeMin {
+		area := hugepage.Uint64s(words)
+		copy(area, t.ents)
+		t.ents = area[:len(t.ents):len(t.ents)]
+		at := (len(t.ents) + 7) &^ 7 // on a cache line, as area is
+		n4 = unsafe.Slice((*uint32)(unsafe.Pointer(&area[at])), len(t.nodes))
+	} else {
+		const line = 64 / 4
+		buf := make([]uint32, len(t.nodes)+line)
+		skip := 0
+		for uintptr(unsafe.Pointer(&buf[skip]))%64 != 0 {
+			skip++
+		}
+		n4 = buf[skip : skip+len(t.nodes)]
+	}
+	ref := func(r uint64) uint32 {
+		if r&leafRef != 0 {
+			return leafRef4 | uint32(r)
+		}
+		return uint32(r)
+	}
+	for at := 0; at < len(t.nodes); at += nodeWords {
+		if h := t.nodes[at]; h&cutNode != 0 {
+			parts := int(h >> 32)
+			n4[at], n4[at+1] = uint32(h), uint32(t.nodes[at+1])
+			for j := range parts {
+				n4[at+2+j] = ref(t.nodes[at+2+j])
+			}
+			at += cutWords(parts) - nodeWords
+			continue
+		}
+		n, m := t.nodes[at:at+nodeWords], n4[at:at+node4Words]
+		m[0] = uint32(n[0])
+		for j := 1; j < fanout; j++ {
+			m[j] = uint32(min(n[j], 0xffffffff))
+		}
+		for j := fanout; j < 2*fanout; j++ {
+			m[j] = ref(n[j])
+		}
+	}
+	t.root = uint64(ref(t.root))
+	t.nodes, t.nodes4 = nil, n4
 }
 
 // Building.
@@ -319,6 +436,9 @@ func buildTree(rules []Rule, v6 bool) (*tree, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
+	if !v6 && len(b.t.nodes) < leafRef4 && len(b.t.ents) < leafRef4 {
+		b.t.compact4()
+	}
 	b.t.mem = b.t.memory()
 	return &b.t, nil
 }
@@ -449,6 +569,11 @@ func (b *treeBuild) grow(ids []int32, reg *region, depth int) uint64 {
 	if len(ids) <= leafRules || depth >= maxDepth {
 		return b.leaf(ids, reg, depth)
 	}
+	if len(ids) >= cutMin {
+		if d, sh, parts, ok := b.cut(ids, reg); ok {
+			return b.cutNode(reg, depth, d, sh, parts)
+		}
+	}
 	d, thr, ok := b.split(ids, reg, -1)
 	if !ok {
 		return b.leaf(ids, reg, depth)
@@ -458,6 +583,7 @@ func (b *treeBuild) grow(ids []int32, reg *region, depth int) uint64 {
 	thrs := b.cuts(ids, reg, d, thr, 3)
 	at := len(b.t.nodes)
 	b.t.nodes = append(b.t.nodes, make([]uint64, nodeWords)...)
+	b.t.nodeCount++
 	n := b.t.nodes[at : at+nodeWords]
 	n[0] = uint64(d)
 	for j := range fanout - 1 {
@@ -479,6 +605,122 @@ func (b *treeBuild) grow(ids []int32, reg *region, depth int) uint64 {
 		}
 		ref := b.grow(b.meeting(ids, d, sub[d]), &sub, depth+1)
 		b.t.nodes[at+fanout+j] = ref
+	}
+	return uint64(at)
+}
+
+// Cut nodes: a node of at least cutMin rules is a cut node when some
+// dimension divides into at most cutMaxBits² equal parts (a power of two,
+// from 16) that leave at most a cutShare-th of its rules in any one, with
+// at most cutCopies copies of a rule on average; of those, the one whose
+// fullest part holds the fewest rules (then the one of fewer parts).
+// (Variables for the tests, which relax them.)
+var (
+	cutMin    = 64
+	cutShare  = 8
+	cutCopies = 3
+)
+
+const (
+	cutMinBits  = 4
+	cutMaxBits  = 12
+	cutMaxParts = 1 << cutMaxBits
+)
+
+// cut picks a cut node for rules ids in region reg: the dimension, the
+// shift and, per part, the rules meeting it (in rule order).
+func (b *treeBuild) cut(ids []int32, reg *region) (int, uint, [][]int32, bool) {
+	n := len(ids)
+	bestD, bestSh, bestMax, bestParts := -1, uint(0), n/cutShare+1, 0
+	diff := make([]int, cutMaxParts+1)
+	for d := range numDims {
+		r := reg[d]
+		if r.lo == r.hi {
+			continue
+		}
+		width := r.hi - r.lo
+		for k := cutMinBits; k <= cutMaxBits; k++ {
+			sh := uint(max(0, bits.Len64(width)-k))
+			parts := int(width>>sh) + 1
+			if parts < 1<<cutMinBits || parts > cutCopies*n {
+				break
+			}
+			clear(diff[:parts+1])
+			wild, copies := 0, 0
+			for _, id := range ids {
+				sp := b.rs[id].dims[d]
+				if sp == nil {
+					wild++
+					continue
+				}
+				i, j := within(sp, r)
+				for _, x := range sp[i:j] {
+					a := (max(x.lo, r.lo) - r.lo) >> sh
+					z := (min(x.hi, r.hi) - r.lo) >> sh
+					diff[a]++
+					diff[z+1]--
+					copies += int(z-a) + 1
+				}
+			}
+			if copies+wild*parts > cutCopies*n {
+				break // more parts only copy more
+			}
+			most, run := 0, 0
+			for _, c := range diff[:parts] {
+				run += c
+				most = max(most, run)
+			}
+			if most += wild; most < bestMax || most == bestMax && bestD >= 0 && parts < bestParts {
+				bestD, bestSh, bestMax, bestParts = d, sh, most, parts
+			}
+			if sh == 0 {
+				break
+			}
+		}
+	}
+	if bestD < 0 {
+		return 0, 0, nil, false
+	}
+	r := reg[bestD]
+	parts := make([][]int32, bestParts)
+	for _, id := range ids {
+		sp := b.rs[id].dims[bestD]
+		if sp == nil {
+			for p := range parts {
+				parts[p] = append(parts[p], id)
+			}
+			continue
+		}
+		i, j := within(sp, r)
+		last := -1
+		for _, x := range sp[i:j] {
+			a := int((max(x.lo, r.lo) - r.lo) >> bestSh)
+			z := int((min(x.hi, r.hi) - r.lo) >> bestSh)
+			for p := max(a, last+1); p <= z; p++ {
+				parts[p] = append(parts[p], id)
+			}
+			last = z
+		}
+	}
+	return bestD, bestSh, parts, true
+}
+
+// cutNode makes a cut node of dimension d in region reg, its parts 1<<sh
+// wide, holding rules parts.
+func (b *treeBuild) cutNode(reg *region, depth, d int, sh uint, parts [][]int32) uint64 {
+	at := len(b.t.nodes)
+	b.t.nodes = append(b.t.nodes, make([]uint64, cutWords(len(parts)))...)
+	b.t.nodes[at] = uint64(d) | cutNode | uint64(sh)<<16 | uint64(len(parts))<<32
+	b.t.nodeCount++
+	b.t.cutCount++
+	b.t.nodes[at+1] = reg[d].lo
+	for p, ids := range parts {
+		sub := *reg
+		sub[d].lo = reg[d].lo + uint64(p)<<sh
+		if end := sub[d].lo + (1<<sh - 1); p < len(parts)-1 && end < reg[d].hi {
+			sub[d].hi = end
+		}
+		b.t.nodes[at+2+p] = b.grow(ids, &sub, depth+1)
 	}
 	return uint64(at)
 }

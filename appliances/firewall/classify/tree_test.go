@@ -106,6 +106,40 @@ func randPrefix(r *rand.Rand, v6 bool) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4(a), r.IntN(33)).Masked()
 }
 
+// specificRules makes n rules of the kind a big policy holds: one subnet
+// to one service (a /24 to a /16-/32 prefix, one protocol, a port or a
+// small range) of either family, with a hundredth of randRules' mixed in
+// and some with a state; a tree over these is mostly cut nodes.
+func specificRules(r *rand.Rand, n int) []classify.Rule {
+	var rs []classify.Rule
+	for len(rs) < n {
+		if r.IntN(100) == 0 {
+			rs = append(rs, randRules(r, 1)...)
+			continue
+		}
+		var src, dst netip.Prefix
+		if r.IntN(4) == 0 {
+			s := [16]byte{0x20, 0x01, 0x0d, 0xb8, byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256))}
+			d := [16]byte{0x20, 0x01, 0x0d, 0xb9, byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))}
+			d[15] = byte(r.IntN(256))
+			src = netip.PrefixFrom(netip.AddrFrom16(s), 56)
+			dst = netip.PrefixFrom(netip.AddrFrom16(d), 48+r.IntN(81)).Masked()
+		} else {
+			src = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(r.IntN(4)), byte(r.IntN(256)), 0}), 24)
+			dst = netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256))}), 16+r.IntN(17)).Masked()
+		}
+		lo := uint16(r.IntN(3000))
+		ru := classify.Rule{Src: []netip.Prefix{src}, Dst: []netip.Prefix{dst}, Proto: []uint8{6, 17}[r.IntN(2)],
+			DstPorts: []classify.PortRange{{Lo: lo, Hi: lo + uint16(r.IntN(3))*uint16(r.IntN(8))}},
+			In:       []uint16{uint16(r.IntN(6))}, Action: classify.Action(r.IntN(3))}
+		if r.IntN(8) == 0 {
+			ru.State = config.ConnState(1 << r.IntN(4))
+		}
+		rs = append(rs, ru)
+	}
+	return rs
+}
+
 // randKeys makes n keys, most inside some rule's fields, so that many
 // match a rule and many match several.
 func randKeys(r *rand.Rand, rs []classify.Rule, n int) []classify.Key {
@@ -191,29 +225,50 @@ func TestTreeCrossCheck(t *testing.T) {
 	if testing.Short() {
 		sizes, keys = sizes[:5], 5000
 	}
-	cases, matched, mem := 0, 0, 0
+	cases, matched, mem, cutNodes := 0, 0, 0, 0
 	for _, n := range sizes {
 		for seed := range uint64(3) {
 			r := rand.New(rand.NewPCG(seed, uint64(n)))
 			rules := randRules(r, n)
+			restore := func() {}
+			switch seed {
+			case 1:
+				// Cut nodes wherever they divide at all, over rules
+				// with every kind of field.
+				restore = classify.SetCuts(8, 2, 8)
+			case 2:
+				rules = specificRules(r, n)
+				restore = classify.SetCuts(8, 2, 8)
+			}
 			c, err := classify.Compile(rules)
+			restore()
 			if err != nil {
 				t.Fatal(err)
 			}
 			mem = max(mem, c.Memory())
 			for _, v6 := range []bool{false, true} {
-				if _, _, _, ok := c.TreeStats(v6); !ok {
+				_, cuts, _, _, ok := c.TreeStats(v6)
+				if !ok {
 					t.Fatalf("%d rules: no tree (v6 %v)", n, v6)
 				}
+				cutNodes += cuts
 			}
 			ks := randKeys(r, rules, keys)
 			if a := testing.AllocsPerRun(5, func() { c.Classify(&ks[0]); c.Classify(&ks[len(ks)-1]) }); a != 0 {
 				t.Errorf("%d rules: %v allocations a lookup", n, a/2)
 			}
-			for _, k := range ks {
+			burst := make([]classify.Match, len(ks))
+			c.ClassifyBurst(ks, burst)
+			if a := testing.AllocsPerRun(5, func() { c.ClassifyBurst(ks[:64], burst[:64]) }); a != 0 {
+				t.Errorf("%d rules: %v allocations a burst", n, a)
+			}
+			for i, k := range ks {
 				got, want := c.Classify(&k), classifytest.Linear(rules, &k)
 				if got != want {
 					t.Fatalf("%d rules, seed %d: key %+v: got %+v, want %+v (rule %+v)", n, seed, k, got, want, ruleOf(rules, want.Rule))
+				}
+				if burst[i] != want {
+					t.Fatalf("%d rules, seed %d: key %+v: in a burst got %+v, want %+v", n, seed, k, burst[i], want)
 				}
 				if got.Rule >= 0 {
 					matched++
@@ -225,7 +280,10 @@ func TestTreeCrossCheck(t *testing.T) {
 	if matched < cases/4 {
 		t.Errorf("only %d of %d keys match a rule: the generator is off", matched, cases)
 	}
-	t.Logf("%d cases agree, %d matching a rule; at most %.1f MiB", cases, matched, float64(mem)/(1<<20))
+	if cutNodes == 0 {
+		t.Error("no cut node in any tree: they go untested")
+	}
+	t.Logf("%d cases agree, %d matching a rule; at most %.1f MiB, %d cut nodes", cases, matched, float64(mem)/(1<<20), cutNodes)
 }
 
 // TestTreeFallback checks that a rule set over the tree's budget keeps the
@@ -238,7 +296,7 @@ func TestTreeFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, ok := c.TreeStats(false); ok {
+	if _, _, _, _, ok := c.TreeStats(false); ok {
 		t.Fatal("a tree over the budget was kept")
 	}
 	for _, k := range g.Keys(rules, 3000) {

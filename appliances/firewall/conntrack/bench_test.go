@@ -186,7 +186,7 @@ func BenchmarkTrackBurst(b *testing.B) {
 				for b.Loop() {
 					ps := bt.ps[i : i+burst]
 					if pf {
-						bt.ct.Prefetch(ps)
+						bt.ct.Prefetch(ps, nil)
 					}
 					for j := range ps {
 						if bt.ct.Track(&ps[j], now, &r) != conntrack.StateEstablished {

@@ -19,7 +19,14 @@ const prefetchLinks = 3
 // and Track on a burst after Prefetch costs a fraction of Track alone (see
 // the package doc). It changes nothing and does not allocate; in a table
 // that fits the caches it is wasted work.
-func (t *Table) Prefetch(ps []packet.Parsed) {
+//
+// When seen is not nil (at least len(ps) long), seen[i] reports whether
+// packet i's connection was found: false for a first packet, and for the
+// rare one further down a long chain than Prefetch looks.
+func (t *Table) Prefetch(ps []packet.Parsed, seen []bool) {
+	if seen != nil {
+		clear(seen[:len(ps)])
+	}
 	var keys [prefetchChunk]Tuple
 	var refs [prefetchChunk]uint32
 	var who [prefetchChunk]uint8
@@ -68,7 +75,12 @@ func (t *Table) Prefetch(ps []packet.Parsed) {
 				}
 				e := &t.entries[refEntry(r)]
 				d := refDir(r)
-				if i := who[j]; !e.tup(d).equal(&keys[i]) && link+1 < prefetchLinks {
+				i := who[j]
+				if e.tup(d).equal(&keys[i]) {
+					if seen != nil {
+						seen[base+int(i)] = true
+					}
+				} else if link+1 < prefetchLinks {
 					refs[m], who[m] = *e.next(d), i
 					m++
 				}

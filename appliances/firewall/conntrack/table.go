@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/nfvkit/nfvkit/appliances/firewall/internal/hugepage"
 	"github.com/nfvkit/nfvkit/pkg/config"
 )
 
@@ -147,9 +148,9 @@ func New(o Options) (*Table, error) {
 		early:    !o.NoEarlyDrop,
 		onRemove: o.OnRemove,
 	}
-	adviseHuge(unsafe.Pointer(&t.entries[0]), uintptr(len(t.entries))*EntrySize)
-	adviseHuge(unsafe.Pointer(&t.heads[0]), uintptr(len(t.heads))*4)
-	adviseHuge(unsafe.Pointer(&t.tcp[0]), uintptr(len(t.tcp))*tcpSize)
+	hugepage.Advise(unsafe.Pointer(&t.entries[0]), uintptr(len(t.entries))*EntrySize)
+	hugepage.Advise(unsafe.Pointer(&t.heads[0]), uintptr(len(t.heads))*4)
+	hugepage.Advise(unsafe.Pointer(&t.tcp[0]), uintptr(len(t.tcp))*tcpSize)
 	seed := o.Seed
 	if seed == 0 {
 		var b [8]byte

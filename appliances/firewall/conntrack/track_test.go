@@ -476,3 +476,39 @@ func TestEntryAlignment(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefetchSeen: Prefetch reports which packets of a burst belong to a
+// connection, either way, and which are first packets.
+func TestPrefetchSeen(t *testing.T) {
+	g := newRig(t, Options{Max: 1 << 12})
+	for i := range 100 {
+		q, a := udpFlow(i)
+		g.want(q, StateNew, Original)
+		if i%2 == 0 {
+			g.want(a, StateEstablished, Reply)
+		}
+	}
+	var ps []packet.Parsed
+	var want []bool
+	for i := range 150 { // flows 100-149 are new
+		q, a := udpFlow(i)
+		for _, f := range [][]byte{q, a} {
+			var p packet.Parsed
+			if err := p.Decode(f); err != nil {
+				t.Fatal(err)
+			}
+			ps = append(ps, p)
+			want = append(want, i < 100)
+		}
+	}
+	seen := make([]bool, len(ps))
+	g.ct.Prefetch(ps, seen)
+	for i := range ps {
+		if seen[i] != want[i] {
+			t.Errorf("packet %d (flow %d): seen %v, want %v", i, i/2, seen[i], want[i])
+		}
+	}
+	if st := g.ct.Stats(); st.Created != 100 || st.Found != 50 {
+		t.Errorf("Prefetch changed the table: %+v", st)
+	}
+}
