@@ -66,20 +66,16 @@ type Firewall struct {
 	// the burst's prefetch looked (seenOK).
 	seen   []bool
 	seenOK bool
+	unseen int // packets not found
 	// The first packets' verdicts, classified together (see Prepare):
-	// hint[i] is packet i's when hintN[i] is the burst's number.
-	hint   []hint
+	// packet i's key and verdict are keys[hint[i]] and ms[hint[i]] when
+	// hintN[i] is the burst's number; nk are taken.
+	hint   []int32
 	hintN  []uint64
 	bursts uint64
 	keys   []classify.Key
 	ms     []classify.Match
-	at     []int
-}
-
-// hint is the classifier's answer for a key, computed ahead.
-type hint struct {
-	k classify.Key
-	m classify.Match
+	nk     int
 }
 
 var (
@@ -358,8 +354,13 @@ func (f *Firewall) first(b *dataplane.Batch, i int, pp *packet.Parsed, in, out u
 		}
 	}
 	var m classify.Match
-	if i < len(f.hint) && f.hintN[i] == f.bursts && f.hint[i].k == k {
-		m = f.hint[i].m
+	if j := 0; i < len(f.hint) && f.hintN[i] == f.bursts {
+		j = int(f.hint[i])
+		if f.keys[j] == k {
+			m = f.ms[j]
+		} else {
+			m = rs.cl.Classify(&k)
+		}
 	} else {
 		m = rs.cl.Classify(&k)
 	}
@@ -439,10 +440,11 @@ func (f *Firewall) prefetch(b *dataplane.Batch) {
 		c := cap(b.Pkts)
 		f.pre = make([]packet.Parsed, c)
 		f.preOK, f.seen = make([]bool, c), make([]bool, c)
-		f.hint, f.hintN = make([]hint, c), make([]uint64, c)
-		f.keys, f.ms, f.at = make([]classify.Key, c), make([]classify.Match, c), make([]int, c)
+		f.hint, f.hintN = make([]int32, c), make([]uint64, c)
+		f.keys, f.ms = make([]classify.Key, c), make([]classify.Match, c)
 	}
 	f.bursts++
+	f.nk = 0
 	for i := range b.Pkts {
 		pp := &f.pre[i]
 		f.preOK[i] = pp.Decode(b.Pkts[i].Data()) == nil && pp.IPVersion != 0
@@ -452,8 +454,14 @@ func (f *Firewall) prefetch(b *dataplane.Batch) {
 	}
 	f.preN = n
 	f.seenOK = f.ct.Len() >= prefetchMin
+	f.unseen = 0
 	if f.seenOK {
 		f.ct.Prefetch(f.pre[:n], f.seen)
+		for i := range n {
+			if f.preOK[i] && !f.seen[i] {
+				f.unseen++
+			}
+		}
 	}
 }
 
@@ -462,36 +470,36 @@ func (f *Firewall) prefetch(b *dataplane.Batch) {
 // however busy the connection table is (a variable for the tests).
 var burstMin = 64 << 10
 
+// Prepares reports whether Prepare is worth it for the burst: the table
+// was big enough to be prefetched, which tells the first packets, some
+// packet is one, and the classifier is big enough to miss the caches.
+func (f *Firewall) Prepares() bool {
+	return f.seenOK && f.unseen > 0 && f.rs.cl.Memory() >= burstMin
+}
+
 // Prepare classifies, together, the packets of the router's next ones
 // whose connection the burst's prefetch did not find: the first packets
 // (see router.BurstFilter). Beside a big connection table, a big rule set's
 // tree is out of the caches, and a walk's cache misses come one after the
 // other; classify.ClassifyBurst overlaps them. Filter uses an answer when
 // the packet's key is still the one classified (destination NAT changes
-// it); it does so only when the table was big enough to be prefetched
-// (which tells the first packets) and the classifier big enough to miss.
+// it).
 func (f *Firewall) Prepare(b *dataplane.Batch, ps []router.Pending) {
 	rs := f.rs
-	if !f.seenOK || rs.cl.Memory() < burstMin {
-		return
-	}
-	n := 0
+	// The router prepares the IPv4 and the IPv6 packets apart: the keys
+	// of a burst follow one another.
+	k0 := f.nk
 	for _, q := range ps {
 		i := q.I
-		if i >= f.preN || !f.preOK[i] || f.seen[i] || f.pre[i].L3Off != q.L3 {
+		if i >= f.preN || !f.preOK[i] || f.seen[i] || f.pre[i].L3Off != q.L3 || f.nk == len(f.keys) {
 			continue
 		}
-		f.keys[n] = classify.KeyOf(&f.pre[i], ifNum(q.In), ifNum(q.Out), config.StateNew)
-		f.at[n] = i
-		n++
+		f.keys[f.nk] = classify.KeyOf(&f.pre[i], ifNum(q.In), ifNum(q.Out), config.StateNew)
+		f.hint[i], f.hintN[i] = int32(f.nk), f.bursts
+		f.nk++
 	}
-	if n == 0 {
-		return
-	}
-	rs.cl.ClassifyBurst(f.keys[:n], f.ms[:n])
-	rs.hits.Warm(f.ms[:n])
-	for j, i := range f.at[:n] {
-		f.hint[i] = hint{k: f.keys[j], m: f.ms[j]}
-		f.hintN[i] = f.bursts
+	if f.nk > k0 {
+		rs.cl.ClassifyBurst(f.keys[k0:f.nk], f.ms[k0:f.nk])
+		rs.hits.Warm(f.ms[k0:f.nk])
 	}
 }

@@ -36,6 +36,9 @@ type Filter interface {
 // filter them too (a reset, a packet after destination NAT).
 type BurstFilter interface {
 	Filter
+	// Prepares reports whether Prepare has use for the burst; when it
+	// has not, the router does not list the packets.
+	Prepares() bool
 	Prepare(b *dataplane.Batch, ps []Pending)
 }
 

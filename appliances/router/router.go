@@ -250,6 +250,9 @@ func (r *Router) Process(b *dataplane.Batch) {
 	}
 	n4, n6 := r.n4, r.n6
 	bf, _ := r.opt.Filter.(BurstFilter)
+	if bf != nil && !bf.Prepares() {
+		bf = nil
+	}
 	if n4 > 0 {
 		st.table.LookupBatch4(r.dst4[:n4], r.g4[:n4])
 		if bf != nil {

@@ -76,19 +76,8 @@ func (c *Classifier) burst(keys []Key, ms []Match) {
 		refs[j] = p
 		sink += e[p] + e[min(int(p)+8, len(e)-1)]
 	}
-	var rs [32]int32
 	for j := range n {
-		rs[j] = t.scan(refs[j], &kv[j], uint8(keys[who[j]].State))
-		if rs[j] >= 0 {
-			sink += uint64(c.meta[rs[j]].Rule)
-		}
+		ms[who[j]] = matchOf(t.scan(refs[j], &kv[j], uint8(keys[who[j]].State)))
 	}
 	t.sink += sink
-	for j := range n {
-		if r := rs[j]; r >= 0 {
-			ms[who[j]] = c.meta[r]
-		} else {
-			ms[who[j]] = noMatch
-		}
-	}
 }

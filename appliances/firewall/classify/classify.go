@@ -219,10 +219,7 @@ func (c *Classifier) Classify(k *Key) Match {
 	if t := c.tree[fi]; t != nil {
 		var kv [16]uint64
 		keyDims(k, &kv)
-		if r := t.lookup(&kv, uint8(k.State)); r >= 0 {
-			return c.meta[r]
-		}
-		return noMatch
+		return matchOf(t.lookup(&kv, uint8(k.State)))
 	}
 	f := &c.fam[fi]
 	pt := &f.parts[f.byProto[k.Proto]]

@@ -43,7 +43,8 @@ type tree struct {
 	// one line, not two (see compact4).
 	nodes4 []uint32
 	// ents are the leaves' entries: a header (rule, state, words of
-	// checks), the checks, and after a leaf's last entry leafEnd.
+	// checks, the rule's action: see matchOf), the checks, and after a
+	// leaf's last entry leafEnd.
 	ents  []uint64
 	lists []uint64 // interval lists of small fields: lo<<32 | hi, sorted
 	addrs []uint64 // interval lists of addresses: lo hi, lo lo, hi hi, hi lo
@@ -99,9 +100,9 @@ const (
 	ckPrefix        // value >> shift (bits 48-54) is bits 0-47
 )
 
-// lookup returns the first rule that matches the packet whose dimensions
-// are kv, in state st, or -1.
-func (t *tree) lookup(kv *[16]uint64, st uint8) int32 {
+// lookup returns the leaf entry of the first rule that matches the packet
+// whose dimensions are kv, in state st, or leafEnd (see matchOf).
+func (t *tree) lookup(kv *[16]uint64, st uint8) uint64 {
 	if t.nodes4 != nil {
 		return t.lookup4(kv, st)
 	}
@@ -127,7 +128,7 @@ func (t *tree) lookup(kv *[16]uint64, st uint8) int32 {
 }
 
 // lookup4 is lookup in an IPv4 tree's 32-bit nodes.
-func (t *tree) lookup4(kv *[16]uint64, st uint8) int32 {
+func (t *tree) lookup4(kv *[16]uint64, st uint8) uint64 {
 	nodes := t.nodes4
 	ref := uint32(t.root)
 	for ref&leafRef4 == 0 {
@@ -148,13 +149,14 @@ func (t *tree) lookup4(kv *[16]uint64, st uint8) int32 {
 	return t.scan(ref&^leafRef4, kv, st)
 }
 
-// scan checks a leaf's entries from ents[p].
-func (t *tree) scan(p uint32, kv *[16]uint64, st uint8) int32 {
+// scan checks a leaf's entries from ents[p], and returns the header of
+// the first that matches, or leafEnd.
+func (t *tree) scan(p uint32, kv *[16]uint64, st uint8) uint64 {
 	e := t.ents
 	for {
 		h := e[p]
 		if h == leafEnd {
-			return -1
+			return leafEnd
 		}
 		q := p + 1
 		end := q + uint32(h>>40&0xff)
@@ -186,10 +188,20 @@ func (t *tree) scan(p uint32, kv *[16]uint64, st uint8) int32 {
 			}
 		}
 		if ok {
-			return int32(uint32(h))
+			return h
 		}
 		p = end
 	}
+}
+
+// matchOf returns the Match of a leaf entry's header h, or of none
+// (leafEnd): the rule's verdict is in the leaf, which the lookup has just
+// read, so that it needs no other memory.
+func matchOf(h uint64) Match {
+	if h == leafEnd {
+		return noMatch
+	}
+	return Match{Rule: int32(uint32(h)), Action: Action(h >> 48 & 3), Log: h>>50&1 != 0}
 }
 
 // inList reports whether v is in one of the sorted disjoint ranges l.
@@ -322,6 +334,7 @@ type region [numDims]span
 type trule struct {
 	idx   int32
 	state uint8
+	act   uint8 // action, and 4 for log
 	// dims holds, per dimension, the sorted disjoint ranges the rule
 	// accepts (nil: all); for the address halves, the union of its
 	// prefixes' ranges (a superset: the prefixes are the boxes).
@@ -393,7 +406,10 @@ func buildTree(rules []Rule, v6 bool) (*tree, error) {
 		if !okS || !okD {
 			continue
 		}
-		tr := trule{idx: int32(i), state: uint8(r.State)}
+		tr := trule{idx: int32(i), state: uint8(r.State), act: uint8(r.Action) & 3}
+		if r.Log {
+			tr.act |= 4
+		}
 		tr.dims[dIn] = points(r.In)
 		tr.dims[dOut] = points(r.Out)
 		if r.Proto != 0 {
@@ -882,7 +898,7 @@ func (b *treeBuild) leaf(ids []int32, reg *region, depth int) uint64 {
 			continue
 		}
 		n := len(*e) - h - 1
-		(*e)[h] = uint64(uint32(r.idx)) | uint64(r.state)<<32 | uint64(n)<<40
+		(*e)[h] = uint64(uint32(r.idx)) | uint64(r.state)<<32 | uint64(n)<<40 | uint64(r.act)<<48
 		if n == 0 && r.state == 0 {
 			break // it matches every packet here
 		}
