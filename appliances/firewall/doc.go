@@ -63,34 +63,41 @@
 // BenchmarkClassify, the whole stage in memory on one core of the shared
 // 2-vCPU VM (see package conntrack), 64-byte frames in bursts of 64 written
 // into frames the benchmark holds (as the router's BenchmarkForward), no
-// allocations, medians of five runs interleaved with the previous
-// version's (in brackets):
+// allocations, medians of five runs (-count 5):
 //
-//	every packet a new connection      rules=10     1000     10000
-//	  Mpps                             1.63 (1.55) 1.49 (1.41) 1.38 (1.32)
-//	  CPU ns a packet                   616 (646)   672 (711)   727 (759)
+//	every packet a new connection   rules=10   1000   10000   100000
+//	  Mpps                            1.60     1.53   1.47    1.46
+//	  CPU ns a packet                  625      655    682     688
+//	  compile (s)                     0.03     0.04   0.07    0.79
 //	packets of 1,000,000 established UDP connections:
-//	  6.4 Mpps, 157 CPU ns a packet (4.5 Mpps, 220 ns)
+//	  5.6 Mpps, 179 CPU ns a packet
 //
-// so with every packet a new connection the rate at 10,000 rules is about
-// 0.85 of the rate at 10 (rules=10 drops fewer packets, so it creates more
-// connections than rules=1000): a new connection costs conntrack's misses
-// in a big table (the lookup, the reply tuple's, the slot's, the early
-// drop's when it is full) and, with many rules, the classifier's (its
-// tree no longer stays in the caches beside the table's traffic). Reading
-// the tree ahead for the burst's first packets, level by level, or the
-// reply tuple's bucket, and halving the tree's nodes to one cache line,
-// did not pay (no change, or slower, within the noise). With long
-// connections the rate hardly depends on the rules at all (see nat's
-// BenchmarkPipeline). Packets of known connections cost memory latency:
-// Process first has conntrack read the burst's buckets and entries
-// together, following the chains a link at a time (Table.Prefetch, once
-// the table outgrows the caches), so that their misses overlap; an entry
-// read for a packet of the original direction is one cache line. The
-// 60 ns saved there since the previous version: decoding each packet once
-// (not in the prefetch, then in Filter) and the clock hand reading 8-byte
-// due times rather than entries (about 30 ns), and the entries' layout in
-// whole cache lines (about 30). Compiling 100,000 rules takes about 25 s.
+// so with every packet a new connection the rate at 10,000 rules is 0.92
+// of the rate at 10, and at 100,000 rules 0.91 (it was 0.84 before the
+// burst classification and cut nodes below). A new connection costs
+// conntrack's misses in a big table (the lookup, the reply tuple's, the
+// slot's, the early drop's when it is full) and, with many rules, the
+// classifier's: beside the table's traffic its tree no longer stays in
+// the caches, and a walk is a chain of dependent misses. So when the
+// table is big enough for Process to prefetch it (which tells which
+// packets are first packets) and the classifier big enough to miss
+// (64 KiB), the router tells the firewall, after its FIB lookups, which
+// packets it is about to judge (router.BurstFilter), and Prepare
+// classifies the first packets of the burst together
+// (classify.ClassifyBurst: the trees walked a level at a time, so that
+// the misses of 32 packets overlap); Filter uses an answer only for the
+// same key under the same rules. The trees' cut nodes (2.7 levels at
+// 10,000 rules instead of 4.7) and huge pages did the rest. Measured
+// without gain: reading the tree ahead of Classify (a prefetch walk that
+// did not keep its answers), prefetching the reply tuple's bucket, leaf
+// entries without branches. With long connections the rate hardly depends
+// on the rules at all (see nat's BenchmarkPipeline). Packets of known
+// connections cost memory latency: Process first has conntrack read the
+// burst's buckets and entries together, following the chains a link at a
+// time (Table.Prefetch, once the table outgrows the caches), so that their
+// misses overlap; an entry read for a packet of the original direction is
+// one cache line; each packet is decoded once; the clock hand reads 8-byte
+// due times rather than entries.
 //
 // Process, Tick, Release and Filter run on one worker goroutine; Reload
 // may be called from any.
