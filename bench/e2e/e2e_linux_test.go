@@ -174,22 +174,26 @@ func TestMeasureKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := Measure(ctx, KernelCase(), Scenario{Size: 64, Cores: 1}, 1, Options{
-		Warmup: 400 * time.Millisecond, Window: time.Second, Flows: 16, CPUs: cpus,
-		Generator: prog, Dir: t.TempDir(),
-	})
-	t.Logf("%+v", m)
-	if m.Status != StatusOK {
-		t.Fatalf("status %s: %s", m.Status, m.Reason)
-	}
-	if m.Delivered == 0 || m.Offered < m.Delivered/2 || m.Generator == nil || m.Generator.Sent < m.Offered/2 {
-		t.Errorf("implausible: offered %d, delivered %d, generator %+v", m.Offered, m.Delivered, m.Generator)
-	}
-	if !strings.Contains(m.Sample, "forwarded correctly") {
-		t.Errorf("sample: %q", m.Sample)
-	}
-	if m.WindowSeconds < 0.99 || m.WindowSeconds > 3 {
-		t.Errorf("window of %.2fs, want about 1s", m.WindowSeconds)
+	for _, ring := range []bool{false, true} {
+		t.Run(map[bool]string{false: "mmsg", true: "ring"}[ring], func(t *testing.T) {
+			m := Measure(ctx, KernelCase(), Scenario{Size: 64, Cores: 1}, 1, Options{
+				Warmup: 400 * time.Millisecond, Window: time.Second, Flows: 16, CPUs: cpus,
+				Generator: prog, GenRing: ring, Dir: t.TempDir(),
+			})
+			t.Logf("%+v", m)
+			if m.Status != StatusOK {
+				t.Fatalf("status %s: %s", m.Status, m.Reason)
+			}
+			if m.Delivered == 0 || m.Offered < m.Delivered/2 || m.Generator == nil || m.Generator.Sent < m.Offered/2 {
+				t.Errorf("implausible: offered %d, delivered %d, generator %+v", m.Offered, m.Delivered, m.Generator)
+			}
+			if !strings.Contains(m.Sample, "forwarded correctly") {
+				t.Errorf("sample: %q", m.Sample)
+			}
+			if m.WindowSeconds < 0.99 || m.WindowSeconds > 3 {
+				t.Errorf("window of %.2fs, want about 1s", m.WindowSeconds)
+			}
+		})
 	}
 }
 

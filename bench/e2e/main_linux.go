@@ -91,6 +91,7 @@ func mainIO(args []string, p Program, stdout, stderr io.Writer) int {
 	casesF := fs.String("cases", "", "cases to run, comma-separated (default all: "+strings.Join(caseNames(Cases()), ",")+"); the kernel always runs")
 	cpusF := fs.String("cpus", "", "CPUs to use, generator's first (default: the first two this process may use)")
 	rate := fs.Float64("rate", 0, "packets per second to offer (0: as fast as the generator can)")
+	genRing := fs.Bool("gen-ring", false, "have the generator send from a TX ring (packets of ring pages) rather than with sendmmsg (linear packets); see pktgen.Run")
 	sinkIP := fs.Bool("sink-ip", false, "let sink's IP layer take and drop every packet instead of dropping it at sink0's ingress hook")
 	search := fs.Bool("search", true, "with -rate 0: when full speed loses packets, measure at the offered load that delivers most")
 	flows := fs.Int("flows", 16, "UDP flows (source ports)")
@@ -179,7 +180,7 @@ func mainIO(args []string, p Program, stdout, stderr io.Writer) int {
 	}
 	o := Options{
 		Warmup: *warmup, Window: *window, Rate: *rate, Flows: *flows, CPUs: cpus,
-		Generator: gen, Dir: dir, Settle: *settle, Log: log, Search: *search, SinkIPLayer: *sinkIP,
+		Generator: gen, Dir: dir, Settle: *settle, Log: log, Search: *search, SinkIPLayer: *sinkIP, GenRing: *genRing,
 	}
 	if needsNFV(cases) {
 		if *nfv != "" {

@@ -45,8 +45,11 @@ type Options struct {
 	// CPUs are the CPUs to use: the generator on CPUs[0]; the forwarding
 	// on CPUs[0] with one core, on CPUs[1] with two.
 	CPUs []int
-	// Generator is how to start the traffic generator.
+	// Generator is how to start the traffic generator; GenRing has it
+	// send from its TX ring rather than with sendmmsg (see pktgen.Run:
+	// the ring's packets handicap Linux's forwarding on two cores).
 	Generator Generator
+	GenRing   bool
 	// NFV is the nfv program for the appliance cases; NFVErr says why
 	// there is none.
 	NFV    string
@@ -147,7 +150,7 @@ func Measure(ctx context.Context, c Case, sc Scenario, rep int, o Options) (m Me
 	// The generator's own time limit is a backstop: it is stopped (SIGINT)
 	// as soon as the window closes.
 	run := genRun{
-		cpu: env.GenCPU, spec: spec, rate: o.Rate, prog: o.Generator,
+		cpu: env.GenCPU, spec: spec, rate: o.Rate, prog: o.Generator, ring: o.GenRing,
 		duration: o.Warmup + o.Window + searchTime + 20*time.Second,
 	}
 	gen, err := startGenerator(ctx, t, run)
@@ -417,6 +420,7 @@ type genRun struct {
 	duration time.Duration
 	count    uint64
 	prog     Generator
+	ring     bool // -tx ring
 }
 
 // startGenerator runs the generator in gen's namespace.
@@ -435,6 +439,9 @@ func startGenerator(ctx context.Context, t *topo.Topology, r genRun) (*generator
 	)
 	if r.rate > 0 {
 		args = append(args, "-rate", strconv.FormatFloat(r.rate, 'f', -1, 64))
+	}
+	if r.ring {
+		args = append(args, "-tx", "ring")
 	}
 	g := &generator{done: make(chan struct{})}
 	g.cmd = t.Gen.Command(ctx, "taskset", args...)

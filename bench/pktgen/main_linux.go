@@ -23,7 +23,7 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: pktgen -i IF -dst-mac MAC [options]\n\n"+
-			"Sends IPv4/UDP frames of one size on IF from an AF_PACKET TX ring, as fast as\n"+
+			"Sends IPv4/UDP frames of one size on IF from an AF_PACKET socket, as fast as\n"+
 			"the kernel takes them or at -rate, for -duration or -count packets, and prints\n"+
 			"what it sent as JSON. Run it in the generator's namespace, pinned with taskset.\n\nOptions:\n")
 		fs.PrintDefaults()
@@ -41,12 +41,17 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 	rate := fs.Float64("rate", 0, "packets per second to offer; 0 = as fast as possible")
 	dur := fs.Duration("duration", 0, "how long to send")
 	count := fs.Uint64("count", 0, "stop after this many packets (0: no limit)")
-	ring := fs.Int("ring", 4096, "TX ring slots")
+	ring := fs.Int("ring", 4096, "TX ring slots (with -tx ring)")
+	tx := fs.String("tx", "mmsg", "how to send: mmsg (sendmmsg(2), linear packets) or ring (TPACKET_V2 TX ring)")
 	batch := fs.Int("batch", 64, "most packets queued per send(2)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
 		}
+		return 2
+	}
+	if *tx != "mmsg" && *tx != "ring" {
+		fmt.Fprintln(stderr, "pktgen: -tx is mmsg or ring")
 		return 2
 	}
 	if fs.NArg() != 0 || *iface == "" || *dstMAC == "" {
@@ -80,7 +85,7 @@ func mainIO(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	res, err := Run(ctx, Config{
 		Iface: *iface, Spec: spec, Rate: *rate, Duration: *dur, Count: *count,
-		RingFrames: *ring, Batch: *batch,
+		RingFrames: *ring, Batch: *batch, Ring: *tx == "ring",
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
