@@ -68,10 +68,16 @@ func FuzzClassify(f *testing.F) {
 			r.Action = classify.Action(i % 3)
 			r.Never = a == 0xff
 		}
+		// Cut nodes from a few rules on (with the defaults they need 64),
+		// so that they meet these small sets too.
+		restore := classify.SetCuts(4, 2, 16)
 		c, err := classify.Compile(rules)
+		restore()
 		if err != nil {
 			t.Fatal(err)
 		}
+		var keys []classify.Key
+		var wants []classify.Match
 		for len(data) >= 5 {
 			a, b, p, e, s := next(), next(), next(), next(), next()
 			k := classify.Key{
@@ -82,8 +88,17 @@ func FuzzClassify(f *testing.F) {
 			if s&0x40 != 0 {
 				k.In = classify.Self
 			}
-			if got, want := c.Classify(&k), classifytest.Linear(rules, &k); got != want {
+			want := classifytest.Linear(rules, &k)
+			if got := c.Classify(&k); got != want {
 				t.Fatalf("key %+v: got %+v, want %+v\nrules %+v", k, got, want, rules)
+			}
+			keys, wants = append(keys, k), append(wants, want)
+		}
+		got := make([]classify.Match, len(keys))
+		c.ClassifyBurst(keys, got)
+		for i := range keys {
+			if got[i] != wants[i] {
+				t.Fatalf("key %+v in a burst: got %+v, want %+v\nrules %+v", keys[i], got[i], wants[i], rules)
 			}
 		}
 	})
