@@ -152,8 +152,10 @@
 // the fair baseline make 1.1-1.2x. -gen-ring keeps the old generator for
 // comparison.
 //
-// The generator alone, dropped at fwd-in's ingress, makes 1.51-1.62 Mpps
-// at 64 B and 1.50-1.55 at 1400 B (the ring: 1.43-1.47 and 1.32-1.34).
+// The generator alone, dropped at fwd-in's ingress, makes 1.51-1.66 Mpps
+// at 64 B and 1.46-1.55 at 1400 B (the ring: 1.43-1.47 and 1.32-1.34).
+// Every run measures it first (Ceiling; -ceiling=false skips it) and
+// prints it under the table: the most any case can deliver.
 // With two cores every case is now bounded by the generator's CPU: it is
 // busy 100% in every row while the second CPU is not (Linux: ~70%), since
 // over veth the receive runs on the sender's CPU — Linux's steering of

@@ -246,3 +246,31 @@ func runIP(ctx context.Context, args ...string) error {
 	}
 	return nil
 }
+
+// TestCeiling: the generator-alone measurement runs, counts packets at
+// fwd-in, and leaves no namespace behind.
+func TestCeiling(t *testing.T) {
+	needHost(t)
+	testenv.Long(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	prog, err := SelfGenerator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpus, err := usableCPUs("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pps, err := Ceiling(ctx, 64, Options{Warmup: 300 * time.Millisecond, Window: 500 * time.Millisecond, Flows: 4, CPUs: cpus, Generator: prog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("generator alone: %.3f Mpps", pps/1e6)
+	if pps <= 0 {
+		t.Errorf("no packet reached fwd-in: %v pps", pps)
+	}
+	if left, err := topo.Sweep(ctx); err != nil || len(left) > 0 {
+		t.Errorf("left behind: %v (%v)", left, err)
+	}
+}

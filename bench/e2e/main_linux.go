@@ -44,6 +44,15 @@ type Report struct {
 	Options      ReportOptions `json:"options"`
 	Measurements []Measurement `json:"measurements"`
 	Summary      []Row         `json:"summary"`
+	// Ceilings is what the generator alone makes, per frame size (see
+	// Ceiling): the most any case can deliver.
+	Ceilings []CeilingPPS `json:"ceilings,omitempty"`
+}
+
+// CeilingPPS is the generator's ceiling at one frame size.
+type CeilingPPS struct {
+	Size int     `json:"size"`
+	PPS  float64 `json:"pps"`
 }
 
 // Host describes the machine.
@@ -91,6 +100,7 @@ func mainIO(args []string, p Program, stdout, stderr io.Writer) int {
 	casesF := fs.String("cases", "", "cases to run, comma-separated (default all: "+strings.Join(caseNames(Cases()), ",")+"); the kernel always runs")
 	cpusF := fs.String("cpus", "", "CPUs to use, generator's first (default: the first two this process may use)")
 	rate := fs.Float64("rate", 0, "packets per second to offer (0: as fast as the generator can)")
+	ceiling := fs.Bool("ceiling", true, "first measure what the generator alone makes at each size (see Ceiling)")
 	genRing := fs.Bool("gen-ring", false, "have the generator send from a TX ring (packets of ring pages) rather than with sendmmsg (linear packets); see pktgen.Run")
 	sinkIP := fs.Bool("sink-ip", false, "let sink's IP layer take and drop every packet instead of dropping it at sink0's ingress hook")
 	search := fs.Bool("search", true, "with -rate 0: when full speed loses packets, measure at the offered load that delivers most")
@@ -210,6 +220,19 @@ func mainIO(args []string, p Program, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if *ceiling {
+		// What the generator alone makes bounds every row: measured
+		// first, once a size.
+		for _, size := range sizes {
+			pps, err := Ceiling(ctx, size, o)
+			if err != nil {
+				fmt.Fprintf(stderr, "generator alone, %d B: %v\n", size, err)
+				continue
+			}
+			rep.Ceilings = append(rep.Ceilings, CeilingPPS{Size: size, PPS: pps})
+			fmt.Fprintf(stderr, "generator alone, %d B: %.3f Mpps (dropped at fwd-in's ingress)\n", size, pps/1e6)
+		}
+	}
 	n := 0
 	failed := false
 loop:
@@ -255,6 +278,14 @@ loop:
 		window, warmup, *reps, *flows, offeredText(*rate, *search))
 	if err := WriteTable(stdout, rep.Summary, baseline); err != nil {
 		fmt.Fprintln(stderr, name+":", err)
+	}
+	if len(rep.Ceilings) > 0 {
+		var cs []string
+		for _, c := range rep.Ceilings {
+			cs = append(cs, fmt.Sprintf("%.3f Mpps at %d B", c.PPS/1e6, c.Size))
+		}
+		fmt.Fprintf(stdout, "generator alone: %s, every packet dropped at fwd-in's ingress on the generator's CPU: the most\n"+
+			"  any case can deliver, since over veth fwd's receive runs on the sender's CPU.\n", strings.Join(cs, ", "))
 	}
 	if *jsonOut != "" {
 		if err := writeJSON(*jsonOut, rep); err != nil {

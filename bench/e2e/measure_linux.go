@@ -596,3 +596,69 @@ func waitIdle(ctx context.Context, max time.Duration) float64 {
 		}
 	}
 }
+
+// Ceiling measures what the generator alone makes with frames of size
+// bytes: the same topology, every packet dropped at fwd-in's ingress hook
+// (after veth has counted it; nothing forwards), the generator on its CPU
+// through warm-up and window. It is the most any case can deliver: over
+// veth, fwd's receive runs on the generator's CPU, so a forwarder adds to
+// the generator's work there whatever else it does. The figure is
+// fwd-in's received packets a second.
+func Ceiling(ctx context.Context, size int, o Options) (pps float64, err error) {
+	t, err := topo.Up(ctx, topo.NewPrefix())
+	if err != nil {
+		return 0, fmt.Errorf("topology: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if derr := t.Down(dctx); derr != nil && err == nil {
+			err = fmt.Errorf("removing the topology: %w", derr)
+		}
+	}()
+	if err := t.Fwd.DropAtIngress(ctx, topo.FwdIn); err != nil {
+		return 0, err
+	}
+	waitIdle(ctx, o.Settle)
+	spec := pktgen.Spec{
+		SrcMAC: topo.GenMAC, DstMAC: topo.FwdInMAC, Src: topo.GenAddr.Addr(), Dst: topo.Dst,
+		SrcPort: genSrcPort, DstPort: genDstPort, Flows: o.Flows, Size: size, TTL: genTTL,
+	}
+	gen, err := startGenerator(ctx, t, genRun{
+		cpu: o.CPUs[0], spec: spec, prog: o.Generator, ring: o.GenRing,
+		duration: o.Warmup + o.Window + 20*time.Second,
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer gen.close()
+	if err := waitSending(ctx, t, gen, 10*time.Second); err != nil {
+		return 0, err
+	}
+	if !sleep(ctx, o.Warmup) {
+		return 0, ctx.Err()
+	}
+	read := func() (uint64, time.Time, error) {
+		info, err := t.Fwd.Link(topo.FwdIn)
+		return info.Stats.RxPackets, time.Now(), err
+	}
+	n0, t0, err := read()
+	if err != nil {
+		return 0, err
+	}
+	if !sleep(ctx, o.Window) {
+		return 0, ctx.Err()
+	}
+	n1, t1, err := read()
+	if err != nil {
+		return 0, err
+	}
+	if gen.exited() {
+		return 0, fmt.Errorf("generator stopped during the window: %s", gen.wait())
+	}
+	gen.stop()
+	if msg := gen.wait(); msg != "" {
+		return 0, fmt.Errorf("generator: %s", msg)
+	}
+	return float64(n1-n0) / t1.Sub(t0).Seconds(), nil
+}
