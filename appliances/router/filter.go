@@ -33,7 +33,8 @@ type Filter interface {
 // the Filter calls that follow (the firewall classifies the burst's first
 // packets together there). Filter still judges every packet, and must not
 // count on Prepare having seen it: the router may make other packets and
-// filter them too (a reset, a packet after destination NAT).
+// filter them too (a reset, a packet after destination NAT). ps is the
+// router's: Prepare must not keep it.
 type BurstFilter interface {
 	Filter
 	// Prepares reports whether Prepare has use for the burst; when it

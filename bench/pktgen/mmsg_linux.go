@@ -77,7 +77,7 @@ func runMmsg(ctx context.Context, cfg Config, ifc *net.Interface, spec Spec, bat
 		// The flows cycle: start where the last call stopped.
 		at := int(res.Sent % uint64(len(msgs)))
 		n := min(int(want), len(msgs)-at)
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[at])), uintptr(n), 0, 0, 0)
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[at])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
 			res.Sent += uint64(r)

@@ -52,7 +52,6 @@ type tree struct {
 	// nodeCount inner nodes, cutCount of them cut nodes
 	nodeCount, cutCount int
 	mem                 int
-	sink                uint64 // loads that only warm the cache go here
 }
 
 // An inner node is nodeWords words: the dimension, fanout-1 thresholds,
@@ -264,7 +263,8 @@ func (t *tree) memory() int {
 // pages: beside a big connection table, whose lookups fill the TLB too, a
 // tree of a few hundred 4 KiB pages adds a TLB miss to most of its cache
 // misses (10,000 rules of the firewall's BenchmarkClassify: 1 MiB, and
-// 3-5% more packets a second in huge pages).
+// 3-5% more packets a second in huge pages, for up to 4 MiB more memory:
+// see hugepage.Uint64s; 1,000 rules, 124 KiB, gained nothing).
 const hugeMin = 64 << 10
 
 // compact4 moves an IPv4 tree's nodes to nodes4, each node at the same
@@ -658,8 +658,11 @@ func (b *treeBuild) cut(ids []int32, reg *region) (int, uint, [][]int32, bool) {
 		for k := cutMinBits; k <= cutMaxBits; k++ {
 			sh := uint(max(0, bits.Len64(width)-k))
 			parts := int(width>>sh) + 1
-			if parts < 1<<cutMinBits || parts > cutCopies*n {
+			if parts > cutCopies*n {
 				break
+			}
+			if parts < 1<<cutMinBits {
+				continue // (a width just past a power of two) try more bits
 			}
 			clear(diff[:parts+1])
 			wild, copies := 0, 0

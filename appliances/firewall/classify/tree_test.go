@@ -1,8 +1,10 @@
 package classify_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"sync"
 	"testing"
 
 	"github.com/nfvkit/nfvkit/appliances/firewall/classify"
@@ -303,5 +305,48 @@ func TestTreeFallback(t *testing.T) {
 		if got, want := c.Classify(&k), classifytest.Linear(rules, &k); got != want {
 			t.Fatalf("key %+v: got %+v, want %+v", k, got, want)
 		}
+	}
+}
+
+// TestConcurrentBursts: a Classifier is shared by the workers; bursts and
+// single lookups from several goroutines at once must not race (run with
+// -race) and must agree.
+func TestConcurrentBursts(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 2000))
+	rules := specificRules(r, 2000)
+	c, err := classify.Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, _, ok := c.TreeStats(false); !ok {
+		t.Fatal("no IPv4 tree")
+	}
+	keys := randKeys(r, rules, 512)
+	want := make([]classify.Match, len(keys))
+	for i := range keys {
+		want[i] = c.Classify(&keys[i])
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got := make([]classify.Match, len(keys))
+			for range 20 {
+				c.ClassifyBurst(keys, got)
+				for i := range got {
+					if got[i] != want[i] {
+						errs <- fmt.Sprintf("key %d: %+v, want %+v", i, got[i], want[i])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

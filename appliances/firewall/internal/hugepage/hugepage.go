@@ -11,8 +11,9 @@ const Size = 2 << 20
 // Uint64s returns n zeroed words starting on a huge page, the whole
 // rounded up to huge pages and advised (see Advise): for structures of a
 // few MiB, which a plain allocation would leave mostly in 4 KiB pages. It
-// takes up to 2 MiB more than a plain allocation, and is for sizes where
-// that is small beside the TLB misses saved.
+// takes up to 4 MiB more than a plain allocation (the rounding, and the
+// slack to find a huge-page boundary in Go's heap), and is for sizes
+// where that is small beside the TLB misses saved.
 func Uint64s(n int) []uint64 {
 	bytes := (uintptr(n)*8 + Size - 1) &^ (Size - 1)
 	buf := make([]uint64, (bytes+Size)/8)
