@@ -66,15 +66,16 @@
 // allocations, medians of five runs (-count 5):
 //
 //	every packet a new connection   rules=10   1000   10000   100000
-//	  Mpps                            1.60     1.53   1.47    1.46
-//	  CPU ns a packet                  625      655    682     688
-//	  compile (s)                     0.03     0.04   0.07    0.79
+//	  Mpps                            1.65     1.57   1.56    1.48
+//	  CPU ns a packet                  607      640    642     676
+//	  compile (s)                     0.03     0.03   0.06    0.60
 //	packets of 1,000,000 established UDP connections:
-//	  5.6 Mpps, 179 CPU ns a packet
+//	  6.7 Mpps, 149 CPU ns a packet
 //
-// so with every packet a new connection the rate at 10,000 rules is 0.92
-// of the rate at 10, and at 100,000 rules 0.91 (it was 0.84 before the
-// burst classification and cut nodes below). A new connection costs
+// so with every packet a new connection the rate at 10,000 rules is 0.94
+// of the rate at 10, and at 100,000 rules 0.90 (it was 0.84 before the
+// burst classification and cut nodes below; an earlier run of this code
+// gave 0.92 and 0.91). A new connection costs
 // conntrack's misses in a big table (the lookup, the reply tuple's, the
 // slot's, the early drop's when it is full) and, with many rules, the
 // classifier's: beside the table's traffic its tree no longer stays in
