@@ -280,10 +280,10 @@
 //     native;
 //   - preferred busy polling (SO_PREFER_BUSY_POLL, with
 //     napi_defer_hard_irqs and gro_flush_timeout on fwd-in, the appliance
-//     never sleeping): the receive stayed on the generator's CPU — veth's
-//     XDP queues register no NAPI id for the socket to poll, so the
-//     appliance's polls find nothing to run — and a 200 us flush timeout
-//     lost a quarter of the packets;
+//     never sleeping): the receive stayed on the generator's CPU (most
+//     likely because veth registers its XDP queues before their NAPI
+//     has an id, so the socket has none to poll; not verified), and a
+//     200 us flush timeout lost a quarter of the packets;
 //   - polling the RX ring at most every 5-50 us: no change.
 //
 // Before the AF_XDP port's epoll-only-while-asleep waker and adaptive fill
