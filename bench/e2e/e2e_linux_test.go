@@ -166,14 +166,7 @@ func TestMeasureKernel(t *testing.T) {
 	testenv.Long(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	prog, err := SelfGenerator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cpus, err := usableCPUs("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	prog, cpus := selfAndCPUs(t)
 	for _, ring := range []bool{false, true} {
 		t.Run(map[bool]string{false: "mmsg", true: "ring"}[ring], func(t *testing.T) {
 			m := Measure(ctx, KernelCase(), Scenario{Size: 64, Cores: 1}, 1, Options{
@@ -254,14 +247,7 @@ func TestCeiling(t *testing.T) {
 	testenv.Long(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	prog, err := SelfGenerator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cpus, err := usableCPUs("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	prog, cpus := selfAndCPUs(t)
 	pps, err := Ceiling(ctx, 64, Options{Warmup: 300 * time.Millisecond, Window: 500 * time.Millisecond, Flows: 4, CPUs: cpus, Generator: prog})
 	if err != nil {
 		t.Fatal(err)
@@ -273,4 +259,18 @@ func TestCeiling(t *testing.T) {
 	if left, err := topo.Sweep(ctx); err != nil || len(left) > 0 {
 		t.Errorf("left behind: %v (%v)", left, err)
 	}
+}
+
+// selfAndCPUs is this test binary as the generator, and the CPUs to use.
+func selfAndCPUs(t *testing.T) (Generator, []int) {
+	t.Helper()
+	prog, err := SelfGenerator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpus, err := usableCPUs("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prog, cpus
 }

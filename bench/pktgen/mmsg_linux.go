@@ -64,15 +64,8 @@ func runMmsg(ctx context.Context, cfg Config, ifc *net.Interface, spec Spec, bat
 		if cfg.Count > 0 {
 			want = min(want, cfg.Count-res.Sent)
 		}
-		if cfg.Rate > 0 {
-			due := uint64(now.Sub(start).Seconds()*cfg.Rate) + 1
-			if due <= res.Sent {
-				// Ahead of schedule: as Run's ring loop.
-				next := start.Add(time.Duration(float64(res.Sent+uint64(batch/2)) / cfg.Rate * float64(time.Second)))
-				time.Sleep(min(time.Until(next), time.Millisecond))
-				continue
-			}
-			want = min(want, due-res.Sent)
+		if want = pace(cfg.Rate, start, now, res.Sent, batch, want); want == 0 {
+			continue
 		}
 		// The flows cycle: start where the last call stopped.
 		at := int(res.Sent % uint64(len(msgs)))

@@ -163,19 +163,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if cfg.Count > 0 {
 			want = min(want, cfg.Count-queued)
 		}
-		if cfg.Rate > 0 {
-			due := uint64(now.Sub(start).Seconds()*cfg.Rate) + 1
-			if due <= queued {
-				// Ahead of schedule: sleep until half a batch is due, so
-				// a kick sends a burst rather than a packet and the
-				// generator wakes no more often than it must (on a CPU it
-				// shares, its wake-ups are the forwarder's loss); never
-				// long, so the deadline is kept.
-				next := start.Add(time.Duration(float64(queued+uint64(batch/2)) / cfg.Rate * float64(time.Second)))
-				time.Sleep(min(time.Until(next), time.Millisecond))
-				continue
-			}
-			want = min(want, due-queued)
+		if want = pace(cfg.Rate, start, now, queued, batch, want); want == 0 {
+			continue
 		}
 		n := uint64(0)
 		for n < want {
@@ -232,6 +221,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.PPS = float64(res.Sent) / res.Seconds
 	}
 	return res, nil
+}
+
+// pace returns how many of want packets may go at now when rate packets
+// a second are offered from start and sent have gone (0 is no limit:
+// want). Ahead of schedule it sleeps until half a batch is due and
+// returns 0, so a send carries a burst rather than a packet and the
+// generator wakes no more often than it must (on a CPU it shares, its
+// wake-ups are the forwarder's loss); never long, so the deadline is kept.
+func pace(rate float64, start, now time.Time, sent uint64, batch int, want uint64) uint64 {
+	if rate <= 0 {
+		return want
+	}
+	due := uint64(now.Sub(start).Seconds()*rate) + 1
+	if due <= sent {
+		next := start.Add(time.Duration(float64(sent+uint64(batch/2)) / rate * float64(time.Second)))
+		time.Sleep(min(time.Until(next), time.Millisecond))
+		return 0
+	}
+	return min(want, due-sent)
 }
 
 type sender struct{ fd int }
