@@ -353,15 +353,8 @@ func (f *Firewall) first(b *dataplane.Batch, i int, pp *packet.Parsed, in, out u
 			out, dnat = k.Out, true
 		}
 	}
-	var m classify.Match
-	if j := 0; i < len(f.hint) && f.hintN[i] == f.bursts {
-		j = int(f.hint[i])
-		if f.keys[j] == k {
-			m = f.ms[j]
-		} else {
-			m = rs.cl.Classify(&k)
-		}
-	} else {
+	m, ok := f.hinted(i, &k)
+	if !ok {
 		m = rs.cl.Classify(&k)
 	}
 	rs.hits.Count(m)
@@ -463,6 +456,16 @@ func (f *Firewall) prefetch(b *dataplane.Batch) {
 			}
 		}
 	}
+}
+
+// hinted returns Prepare's answer for packet i of the burst, when Prepare
+// classified it with key k.
+func (f *Firewall) hinted(i int, k *classify.Key) (classify.Match, bool) {
+	if i >= len(f.hint) || f.hintN[i] != f.bursts {
+		return classify.Match{}, false
+	}
+	j := f.hint[i]
+	return f.ms[j], f.keys[j] == *k
 }
 
 // burstMin is the classifier size (bytes) from which Prepare classifies a
