@@ -42,14 +42,7 @@ func TestSmoke(t *testing.T) {
 	needHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	prog, err := SelfGenerator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cpus, err := usableCPUs("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	prog, cpus := selfAndCPUs(t)
 	tp, err := topo.Up(ctx, topo.NewPrefix())
 	if err != nil {
 		t.Fatal(err)

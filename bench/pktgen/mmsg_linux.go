@@ -50,21 +50,13 @@ func runMmsg(ctx context.Context, cfg Config, ifc *net.Interface, spec Spec, bat
 		msgs[i].hdr.SetIovlen(1)
 	}
 	var res Result
-	start := time.Now()
-	var deadline time.Time
-	if cfg.Duration > 0 {
-		deadline = start.Add(cfg.Duration)
-	}
+	sch := newSchedule(ctx, cfg, batch)
 	for {
-		now := time.Now()
-		if ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline)) || (cfg.Count > 0 && res.Sent >= cfg.Count) {
+		want, ok := sch.next(res.Sent)
+		if !ok {
 			break
 		}
-		want := uint64(batch)
-		if cfg.Count > 0 {
-			want = min(want, cfg.Count-res.Sent)
-		}
-		if want = pace(cfg.Rate, start, now, res.Sent, batch, want); want == 0 {
+		if want == 0 {
 			continue
 		}
 		// The flows cycle: start where the last call stopped.
@@ -84,7 +76,7 @@ func runMmsg(ctx context.Context, cfg Config, ifc *net.Interface, spec Spec, bat
 			return res, fmt.Errorf("pktgen: sendmmsg: %w", e)
 		}
 	}
-	res.Seconds = time.Since(start).Seconds()
+	res.Seconds = time.Since(sch.start).Seconds()
 	res.Bytes = res.Sent * uint64(spec.Size)
 	if res.Seconds > 0 {
 		res.PPS = float64(res.Sent) / res.Seconds

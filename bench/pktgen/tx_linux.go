@@ -149,21 +149,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	requested := make([]bool, nframes)
 	var queued uint64
 	cur := 0
-	start := time.Now()
-	var deadline time.Time
-	if cfg.Duration > 0 {
-		deadline = start.Add(cfg.Duration)
-	}
+	sch := newSchedule(ctx, cfg, batch)
 	for {
-		now := time.Now()
-		if ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline)) || (cfg.Count > 0 && queued >= cfg.Count) {
+		want, ok := sch.next(queued)
+		if !ok {
 			break
 		}
-		want := uint64(batch)
-		if cfg.Count > 0 {
-			want = min(want, cfg.Count-queued)
-		}
-		if want = pace(cfg.Rate, start, now, queued, batch, want); want == 0 {
+		if want == 0 {
 			continue
 		}
 		n := uint64(0)
@@ -192,7 +184,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, 1)
 		}
 	}
-	res.Seconds = time.Since(start).Seconds()
+	res.Seconds = time.Since(sch.start).Seconds()
 	// Let the kernel take what is still requested and free what is in
 	// flight, then count every slot that came back.
 	flushBy := time.Now().Add(2 * time.Second)
@@ -223,23 +215,50 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// pace returns how many of want packets may go at now when rate packets
-// a second are offered from start and sent have gone (0 is no limit:
-// want). Ahead of schedule it sleeps until half a batch is due and
-// returns 0, so a send carries a burst rather than a packet and the
-// generator wakes no more often than it must (on a CPU it shares, its
+// schedule is when a run's packets may go: until its context ends, its
+// duration passes or its count is sent, at its rate (0: as fast as the
+// kernel takes them), a batch at most at a time.
+type schedule struct {
+	ctx      context.Context
+	start    time.Time
+	deadline time.Time // zero: none
+	count    uint64    // 0: none
+	rate     float64
+	batch    int
+}
+
+func newSchedule(ctx context.Context, cfg Config, batch int) schedule {
+	s := schedule{ctx: ctx, start: time.Now(), count: cfg.Count, rate: cfg.Rate, batch: batch}
+	if cfg.Duration > 0 {
+		s.deadline = s.start.Add(cfg.Duration)
+	}
+	return s
+}
+
+// next returns how many packets may go now, sent having gone, and false
+// when the run is over. Ahead of schedule it sleeps until half a batch is
+// due and returns 0, so a send carries a burst rather than a packet and
+// the generator wakes no more often than it must (on a CPU it shares, its
 // wake-ups are the forwarder's loss); never long, so the deadline is kept.
-func pace(rate float64, start, now time.Time, sent uint64, batch int, want uint64) uint64 {
-	if rate <= 0 {
-		return want
+func (s *schedule) next(sent uint64) (uint64, bool) {
+	now := time.Now()
+	if s.ctx.Err() != nil || (!s.deadline.IsZero() && !now.Before(s.deadline)) || (s.count > 0 && sent >= s.count) {
+		return 0, false
 	}
-	due := uint64(now.Sub(start).Seconds()*rate) + 1
+	want := uint64(s.batch)
+	if s.count > 0 {
+		want = min(want, s.count-sent)
+	}
+	if s.rate <= 0 {
+		return want, true
+	}
+	due := uint64(now.Sub(s.start).Seconds()*s.rate) + 1
 	if due <= sent {
-		next := start.Add(time.Duration(float64(sent+uint64(batch/2)) / rate * float64(time.Second)))
+		next := s.start.Add(time.Duration(float64(sent+uint64(s.batch/2)) / s.rate * float64(time.Second)))
 		time.Sleep(min(time.Until(next), time.Millisecond))
-		return 0
+		return 0, true
 	}
-	return min(want, due-sent)
+	return min(want, due-sent), true
 }
 
 type sender struct{ fd int }

@@ -401,26 +401,11 @@ func (pt *partition) memory() int {
 
 // build compiles the rules that can match packets of one family.
 func (f *family) build(rules []Rule, v6 bool) error {
-	// The rules of this family, with their prefixes of this family.
-	type famRule struct {
-		idx      int32
-		src, dst []netip.Prefix
-	}
-	var fr []famRule
+	fr := familyRules(rules, v6)
 	protos := map[uint8]bool{}
-	for i := range rules {
-		r := &rules[i]
-		if r.Never {
-			continue
-		}
-		src, okS := famPrefixes(r.Src, v6)
-		dst, okD := famPrefixes(r.Dst, v6)
-		if !okS || !okD {
-			continue
-		}
-		fr = append(fr, famRule{int32(i), src, dst})
-		if r.Proto != 0 {
-			protos[r.Proto] = true
+	for _, x := range fr {
+		if p := rules[x.idx].Proto; p != 0 {
+			protos[p] = true
 		}
 	}
 	// Partition 0: protocols no rule names.
@@ -512,6 +497,32 @@ func project(fb *fieldBuild, ms []int) *fieldBuild {
 		p.cs.vecs[c] = b
 	}
 	return p
+}
+
+// famRule is a rule that can match packets of one family, with its
+// prefixes of that family.
+type famRule struct {
+	idx      int32
+	src, dst []netip.Prefix
+}
+
+// familyRules returns the rules that can match packets of one family (v6:
+// IPv6), in order: not Never, and naming prefixes of that family where
+// they name any.
+func familyRules(rules []Rule, v6 bool) []famRule {
+	var fr []famRule
+	for i := range rules {
+		r := &rules[i]
+		if r.Never {
+			continue
+		}
+		src, okS := famPrefixes(r.Src, v6)
+		dst, okD := famPrefixes(r.Dst, v6)
+		if okS && okD {
+			fr = append(fr, famRule{int32(i), src, dst})
+		}
+	}
+	return fr
 }
 
 // famPrefixes returns the prefixes of one family, and false when the rule

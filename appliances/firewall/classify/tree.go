@@ -396,17 +396,9 @@ func buildTree(rules []Rule, v6 bool) (*tree, error) {
 			b.full[d] = span{0, ^uint64(0)}
 		}
 	}
-	for i := range rules {
-		r := &rules[i]
-		if r.Never {
-			continue
-		}
-		src, okS := famPrefixes(r.Src, v6)
-		dst, okD := famPrefixes(r.Dst, v6)
-		if !okS || !okD {
-			continue
-		}
-		tr := trule{idx: int32(i), state: uint8(r.State), act: uint8(r.Action) & 3}
+	for _, x := range familyRules(rules, v6) {
+		r := &rules[x.idx]
+		tr := trule{idx: x.idx, state: uint8(r.State), act: uint8(r.Action) & 3}
 		if r.Log {
 			tr.act |= 4
 		}
@@ -422,7 +414,7 @@ func buildTree(rules []Rule, v6 bool) (*tree, error) {
 			ts = append(ts, uint16(x))
 		}
 		tr.dims[dICMP] = points(ts)
-		for a, ps := range [][]netip.Prefix{src, dst} {
+		for a, ps := range [][]netip.Prefix{x.src, x.dst} {
 			if len(ps) == 0 {
 				continue
 			}
